@@ -1,0 +1,40 @@
+// Server configuration, filled from flags in main.cc and read-only afterwards,
+// so every worker thread may read it without synchronisation.
+#ifndef SLUICE_CONFIG_H_
+#define SLUICE_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/time/time.h"
+#include "sluice/http_parser.h"
+
+namespace sluice {
+
+struct ServerConfig {
+  std::string root = "www";
+  std::string listen = "127.0.0.1:8080";
+  int threads = 1;
+  int backlog = 4096;
+  absl::Duration drain_timeout = absl::Seconds(10);
+  ParserLimits limits;
+  // Request bodies (which a static server ignores) up to this size are read
+  // and discarded so the connection stays usable; larger ones get 413+close.
+  uint64_t request_body_drain_bytes_max = 64 * 1024;
+  // Files up to this size are read into the connection's send buffer and go
+  // out with their head in one SEND; larger ones are spliced.
+  uint32_t small_file_bytes_max = 16 * 1024;
+  // How long a closing connection keeps reading (and discarding) what the
+  // client still sends, so that our last response is not destroyed by a RST.
+  absl::Duration linger_timeout = absl::Seconds(2);
+  unsigned ring_entries = 1024;
+  unsigned iowq_bounded_max = 4;
+  unsigned iowq_unbounded_max = 16;
+  uint32_t pipe_bytes = 256 * 1024;
+  size_t idle_pipes_max = 32;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_CONFIG_H_

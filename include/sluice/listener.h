@@ -1,0 +1,37 @@
+// Listening sockets: address parsing and one SO_REUSEPORT socket per worker.
+// Start-up only (ordinary blocking syscalls), on the main thread.
+#ifndef SLUICE_LISTENER_H_
+#define SLUICE_LISTENER_H_
+
+#include <sys/socket.h>
+
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+namespace sluice {
+
+struct SocketAddress {
+  sockaddr_storage storage = {};
+  socklen_t length = 0;
+  int family() const { return storage.ss_family; }
+  int port() const;
+  std::string ToString() const;  // "127.0.0.1:8080" or "[::1]:8080".
+};
+
+// "HOST:PORT" with an IPv4 literal, "[V6]:PORT", or "localhost:PORT".
+absl::StatusOr<SocketAddress> ParseListenAddress(std::string_view text);
+
+// Fails with a clear message when something else already listens on the
+// address (SO_REUSEPORT would otherwise let us share it silently).
+absl::Status CheckAddressFree(const SocketAddress& address);
+
+// A non-blocking, close-on-exec, SO_REUSEPORT listening socket with
+// TCP_NODELAY (inherited by accepted sockets). `bound` gets the actual
+// address (the port chosen by the kernel when the port was 0).
+absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, SocketAddress* bound);
+
+}  // namespace sluice
+
+#endif  // SLUICE_LISTENER_H_

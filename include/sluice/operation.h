@@ -1,0 +1,53 @@
+// Operation records: the io_uring user_data of every SQE we submit is the
+// address of one of these, embedded in its owner (a Connection's slot, or the
+// Worker's accept/wake/timer slots). The dispatcher reads the kind and calls
+// the owner's On<Kind> handler. Owned and touched by one worker thread.
+#ifndef SLUICE_OPERATION_H_
+#define SLUICE_OPERATION_H_
+
+#include <cstdint>
+
+namespace sluice {
+
+enum class OpKind : uint8_t {
+  // Connection operations.
+  kRecv,
+  kSend,
+  kOpen,
+  kStatx,
+  kRead,
+  kSpliceIn,   // file → pipe
+  kSpliceOut,  // pipe → socket
+  kPollOut,
+  kShutdown,
+  kClose,
+  kLingerTimeout,  // IORING_OP_LINK_TIMEOUT bounding a lingering RECV.
+  // Worker operations.
+  kAccept,
+  kWake,
+  kTick,
+  kAcceptRetry,
+  kCount,
+};
+
+const char* OpKindName(OpKind kind);
+
+// Identity is the address: not copyable, not movable.
+struct Operation {
+  Operation() = default;
+  Operation(const Operation&) = delete;
+  Operation& operator=(const Operation&) = delete;
+
+  OpKind kind = OpKind::kRecv;
+  // The Connection or Worker that embeds this record.
+  void* owner = nullptr;
+  // True exactly while an SQE naming this record may still post a CQE.
+  bool in_flight = false;
+  // The owner's generation when submitted; a mismatch on completion means a
+  // late CQE for a slot that was reused, which is ignored.
+  uint32_t generation = 0;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_OPERATION_H_

@@ -1,0 +1,112 @@
+// One worker: a thread pinned to a CPU that owns an io_uring, a SO_REUSEPORT
+// listening socket, a pool of Connections and a pool of pipes. The event
+// loop submits and reaps in batches and dispatches each CQE through its
+// Operation record. Apart from RequestStop() (any thread), everything here
+// runs on the worker's own thread.
+#ifndef SLUICE_WORKER_H_
+#define SLUICE_WORKER_H_
+
+#include <liburing.h>
+#include <linux/time_types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "sluice/config.h"
+#include "sluice/connection.h"
+#include "sluice/http_date.h"
+#include "sluice/operation.h"
+#include "sluice/pipe_pool.h"
+#include "sluice/ring.h"
+
+namespace sluice {
+
+struct WorkerCounters {
+  uint64_t accepted_total = 0;
+  uint64_t closed_total = 0;
+  uint64_t requests_total = 0;
+  uint64_t bytes_sent_total = 0;
+  uint64_t cqes_total = 0;
+  uint64_t submit_calls_total = 0;
+};
+
+class Worker {
+ public:
+  Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // On the worker thread, before Run(): pins the thread and sets up the ring.
+  absl::Status Init();
+  // The event loop; returns after a stop once every connection has closed.
+  void Run();
+  // Any thread: begin the graceful drain.
+  void RequestStop();
+
+  const RingInfo& ring_info() const { return ring_info_; }
+
+  // For Connection, on this worker's thread.
+  io_uring_sqe* GetSqe();
+  const ServerConfig& config() const { return config_; }
+  int root_fd() const { return root_fd_; }
+  const DateCache& date() const { return date_; }
+  PipePool& pipes() { return pipes_; }
+  bool stopping() const { return stopping_; }
+  WorkerCounters& counters() { return counters_; }
+  // A connection's socket is closed and nothing of it is in flight.
+  void Recycle(Connection* conn);
+  // Fire-and-forget CLOSE through the ring for a descriptor we own.
+  void CloseLater(int fd);
+
+ private:
+  void Dispatch(const io_uring_cqe* cqe);
+  void SubmitAccept();
+  void OnAccept(int res, uint32_t flags);
+  void SubmitAcceptRetry();
+  void SubmitWake();
+  void OnWake(int res);
+  void SubmitTick();
+  void OnTick(int res);
+  void BeginDrain();
+  void ForceCloseAll();
+  Connection* Allocate();
+  io_uring_sqe* PrepWorkerOp(Operation* op, OpKind kind);
+
+  const int index_;
+  const int cpu_;
+  const ServerConfig& config_;
+  const int root_fd_;
+  int listen_fd_;
+  int wake_fd_ = -1;
+  io_uring ring_ = {};
+  bool ring_ready_ = false;
+  RingInfo ring_info_;
+  DateCache date_;
+  PipePool pipes_;
+  WorkerCounters counters_;
+
+  Operation accept_op_;
+  Operation accept_retry_op_;
+  Operation wake_op_;
+  Operation tick_op_;
+  uint64_t wake_value_ = 0;
+  __kernel_timespec tick_ts_ = {};
+  __kernel_timespec retry_ts_ = {};
+
+  std::atomic<bool> stop_requested_{false};
+  bool stopping_ = false;
+  bool forced_ = false;
+  int64_t drain_deadline_ns_ = 0;
+
+  std::vector<std::unique_ptr<Connection>> connections_;  // Every one ever made.
+  std::vector<Connection*> free_;                         // Those in State::kFree.
+  size_t active_ = 0;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_WORKER_H_

@@ -1,0 +1,691 @@
+#include "sluice/connection.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/http_date.h"
+#include "sluice/log.h"
+#include "sluice/mime.h"
+#include "sluice/response.h"
+#include "sluice/worker.h"
+
+namespace sluice {
+namespace {
+
+constexpr std::string_view kAllow = "Allow: GET, HEAD, OPTIONS\r\n";
+constexpr uint64_t kLingerBytesMax = 1 << 20;
+
+// errno from OPENAT2 → status (as nginx's static module maps them).
+int StatusForOpenError(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case EXDEV:  // RESOLVE_BENEATH: the path (via a symlink) leaves the root.
+      return 404;
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+    case ENXIO:  // A socket or a device without a driver.
+    case ENODEV:
+    case EAGAIN:
+      return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+}  // namespace
+
+Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config().limits) {
+  io_op_.owner = this;
+  timer_op_.owner = this;
+}
+
+Connection::~Connection() {
+  if (file_fd_ >= 0) close(file_fd_);
+  if (has_pipe_) worker_->pipes().Release(pipe_, false);
+  if (fd_ >= 0) close(fd_);
+}
+
+bool Connection::waiting_for_request() const {
+  return state_ == State::kReading && req_start_ == in_len_;
+}
+
+io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
+  io_uring_sqe* sqe = worker_->GetSqe();
+  op->kind = kind;
+  op->in_flight = true;
+  op->generation = generation_;
+  io_uring_sqe_set_data(sqe, op);
+  return sqe;
+}
+
+void Connection::Start(int fd) {
+  fd_ = fd;
+  ++generation_;
+  aborting_ = false;
+  in_len_ = req_start_ = 0;
+  parser_.Reset();
+  if (!in_) {
+    in_capacity_ = worker_->config().limits.head_bytes_max;
+    in_ = std::make_unique<char[]>(in_capacity_);
+  }
+  SubmitRecv();
+}
+
+void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) noexcept {
+  if (op == &timer_op_ || op->kind == OpKind::kLingerTimeout) {
+    if (state_ == State::kLingering) OnLingerStep();
+    return;
+  }
+  if (aborting_ && state_ != State::kClosing) {
+    // Drain deadline passed: whatever this was, the connection ends now.
+    if (state_ == State::kLingering) {
+      linger_res_ = -ECANCELED;
+      OnLingerStep();
+      return;
+    }
+    Close();
+    return;
+  }
+  switch (op->kind) {
+    case OpKind::kRecv:
+      if (state_ == State::kDrainingBody) {
+        OnDrainBody(res);
+      } else if (state_ == State::kLingering) {
+        linger_res_ = res;
+        OnLingerStep();
+      } else {
+        OnRecv(res);
+      }
+      break;
+    case OpKind::kOpen:
+      OnOpen(res);
+      break;
+    case OpKind::kStatx:
+      OnStatx(res);
+      break;
+    case OpKind::kRead:
+      OnReadFile(res);
+      break;
+    case OpKind::kSend:
+      OnSend(res);
+      break;
+    case OpKind::kSpliceIn:
+      OnSpliceIn(res);
+      break;
+    case OpKind::kSpliceOut:
+      OnSpliceOut(res);
+      break;
+    case OpKind::kPollOut:
+      OnPollOut(res);
+      break;
+    case OpKind::kShutdown:
+      OnShutdown(res);
+      break;
+    case OpKind::kClose:
+      OnClose(res);
+      break;
+    default:
+      LogError(absl::StrCat("connection: unexpected operation ", OpKindName(op->kind)));
+      Close();
+  }
+}
+
+void Connection::OnWorkerStopping() {
+  if (waiting_for_request() && io_op_.in_flight) {
+    // Idle keep-alive: cancel the RECV; its completion closes the socket.
+    io_uring_sqe* sqe = worker_->GetSqe();
+    io_uring_prep_cancel(sqe, &io_op_, 0);
+    io_uring_sqe_set_data(sqe, nullptr);
+  }
+  // Otherwise the response in progress finishes and ResponseDone() closes.
+}
+
+void Connection::Abort() {
+  if (state_ == State::kClosing || state_ == State::kFree) return;
+  aborting_ = true;
+  if (io_op_.in_flight) {
+    io_uring_sqe* sqe = worker_->GetSqe();
+    io_uring_prep_cancel(sqe, &io_op_, 0);
+    io_uring_sqe_set_data(sqe, nullptr);
+    // A splice in an io-wq thread may not see the cancel; a shutdown makes
+    // any socket operation finish at once. Shutdown is off the data path.
+    shutdown(fd_, SHUT_RDWR);
+  }
+}
+
+// ---------------------------------------------------------------- reading --
+
+void Connection::SubmitRecv() {
+  state_ = State::kReading;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
+  io_uring_prep_recv(sqe, fd_, in_.get() + in_len_, in_capacity_ - in_len_, 0);
+}
+
+void Connection::OnRecv(int res) {
+  if (res <= 0) {
+    // EOF, reset, or a cancel while idle: nothing to answer.
+    Close();
+    return;
+  }
+  in_len_ += static_cast<size_t>(res);
+  Parse();
+}
+
+void Connection::Parse() {
+  const RequestParser::Status st = parser_.Feed(in_.get() + req_start_, in_len_ - req_start_);
+  if (st == RequestParser::Status::kError) {
+    head_only_ = false;
+    RespondError(parser_.error_status(), /*close=*/true);
+    return;
+  }
+  if (st == RequestParser::Status::kDone) {
+    HandleRequest();
+    return;
+  }
+  if (in_len_ == in_capacity_) {
+    if (req_start_ > 0) {
+      // Make room: move the partial request to the front and parse it again
+      // (the parser's views would dangle after the move).
+      std::memmove(in_.get(), in_.get() + req_start_, in_len_ - req_start_);
+      in_len_ -= req_start_;
+      req_start_ = 0;
+      parser_.Reset();
+      Parse();
+      return;
+    }
+    head_only_ = false;
+    RespondError(parser_.in_request_line() ? 414 : 431, /*close=*/true);
+    return;
+  }
+  if (worker_->stopping() && req_start_ == in_len_) {
+    Close();
+    return;
+  }
+  SubmitRecv();
+}
+
+void Connection::HandleRequest() {
+  const Request& r = parser_.request();
+  ++worker_->counters().requests_total;
+  consumed_ = r.head_bytes;
+  client_http10_ = r.version_minor == 0;
+  head_only_ = r.method == Method::kHead;
+  keep_alive_ = r.KeepAlive() && !worker_->stopping();
+  body_to_skip_ = 0;
+
+  if (r.has(Field::kTransferEncoding)) {
+    // We take no request bodies; a chunked one would have to be decoded to
+    // find the next request, so the connection ends instead (RFC 9112 §6.1).
+    const bool chunked = EqualsIgnoreCase(r.field(Field::kTransferEncoding), "chunked");
+    RespondError(chunked ? 413 : 501, /*close=*/true);
+    return;
+  }
+  if (r.has(Field::kExpect) && !EqualsIgnoreCase(r.field(Field::kExpect), "100-continue")) {
+    RespondError(417, /*close=*/true);
+    return;
+  }
+  if (r.content_length > 0) {
+    if (r.content_length > worker_->config().request_body_drain_bytes_max) {
+      RespondError(413, /*close=*/true);
+      return;
+    }
+    const size_t buffered = in_len_ - req_start_ - r.head_bytes;
+    const uint64_t take = std::min<uint64_t>(buffered, r.content_length);
+    consumed_ += take;
+    body_to_skip_ = r.content_length - take;
+    if (body_to_skip_ > 0) {
+      if (r.has(Field::kExpect)) {
+        // The client waits for 100 Continue before sending the body; we do
+        // not want it, so answer now and end the connection (RFC 9110 §10.1.1).
+        keep_alive_ = false;
+      } else {
+        SubmitDrainBody();
+        return;
+      }
+    }
+  }
+  Dispatch();
+}
+
+void Connection::SubmitDrainBody() {
+  // The request's views live in in_, so the body is read into out_, which is
+  // not in use until the response is built.
+  state_ = State::kDrainingBody;
+  if (out_.size() < 16384) out_.resize(16384);
+  const size_t want = std::min<uint64_t>(body_to_skip_, out_.size());
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
+  io_uring_prep_recv(sqe, fd_, out_.data(), want, 0);
+}
+
+void Connection::OnDrainBody(int res) {
+  if (res <= 0) {
+    Close();
+    return;
+  }
+  body_to_skip_ -= static_cast<uint64_t>(res);
+  if (body_to_skip_ > 0) {
+    SubmitDrainBody();
+    return;
+  }
+  Dispatch();
+}
+
+void Connection::Dispatch() {
+  const Request& r = parser_.request();
+  switch (r.method) {
+    case Method::kGet:
+    case Method::kHead:
+      break;
+    case Method::kOptions:
+      RespondOptions();
+      return;
+    case Method::kUnknown:
+      RespondError(501, !keep_alive_);
+      return;
+    default:
+      RespondError(405, !keep_alive_, kAllow);
+      return;
+  }
+  switch (ResolveTarget(r.target, &resolved_)) {
+    case PathError::kOk:
+      break;
+    case PathError::kBadTarget:
+    case PathError::kAboveRoot:
+    case PathError::kNotAPath:
+      RespondError(400, !keep_alive_);
+      return;
+  }
+  if (resolved_.has_dot_segment) {
+    // Dotfiles and dot-directories (.git, .env, .htpasswd) are never served.
+    RespondError(404, !keep_alive_);
+    return;
+  }
+  StartFile();
+}
+
+// ------------------------------------------------------------------ files --
+
+void Connection::StartFile() {
+  opening_index_ = false;
+  path_trailing_slash_ = resolved_.trailing_slash;
+  path_.assign(resolved_.relative.empty() ? std::string_view(".") : resolved_.relative);
+  SubmitOpen();
+}
+
+void Connection::SubmitOpen() {
+  state_ = State::kOpening;
+  std::memset(&how_, 0, sizeof(how_));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a tty
+  // in the root must not become our terminal.
+  how_.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  // The kernel refuses any resolution that leaves the root, through ".."
+  // or symlinks, and /proc-style magic links (Linux 5.6).
+  how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
+  io_uring_prep_openat2(sqe, worker_->root_fd(), path_.c_str(), &how_);
+}
+
+void Connection::OnOpen(int res) {
+  if (res < 0) {
+    const int status =
+        opening_index_ && (res == -ENOENT || res == -ENOTDIR) ? 404 : StatusForOpenError(-res);
+    RespondError(status, !keep_alive_);
+    return;
+  }
+  file_fd_ = res;
+  SubmitStatx();
+}
+
+void Connection::SubmitStatx() {
+  state_ = State::kStatting;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
+  io_uring_prep_statx(sqe, file_fd_, "", AT_EMPTY_PATH,
+                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &stx_);
+}
+
+void Connection::OnStatx(int res) {
+  if (res < 0) {
+    ReleaseFile();
+    RespondError(500, !keep_alive_);
+    return;
+  }
+  if (S_ISREG(stx_.stx_mode)) {
+    ServeRegularFile();
+    return;
+  }
+  ReleaseFile();
+  if (S_ISDIR(stx_.stx_mode) && !opening_index_) {
+    if (!path_trailing_slash_) {
+      RespondRedirect();
+      return;
+    }
+    opening_index_ = true;
+    path_.assign(resolved_.relative);
+    if (!path_.empty()) path_.push_back('/');
+    path_.append("index.html");
+    SubmitOpen();
+    return;
+  }
+  // A directory without an index file, or a FIFO, socket or device: only
+  // regular files are served.
+  RespondError(S_ISDIR(stx_.stx_mode) ? 404 : 403, !keep_alive_);
+}
+
+void Connection::ServeRegularFile() {
+  const uint64_t size = stx_.stx_size;
+  out_.clear();
+  out_sent_ = 0;
+  CommonFields common;
+  common.status = 200;
+  common.date = worker_->date().text();
+  common.keep_alive = keep_alive_;
+  common.client_is_http10 = client_http10_;
+  AppendStatusAndCommon(&out_, common);
+  AppendField(&out_, "Content-Type", MimeTypeForPath(path_));
+  AppendFieldUint(&out_, "Content-Length", size);
+  char date[kHttpDateLength];
+  FormatHttpDate(static_cast<time_t>(stx_.stx_mtime.tv_sec), date);
+  AppendField(&out_, "Last-Modified", std::string_view(date, kHttpDateLength));
+  out_.append("ETag: ");
+  AppendEtag(&out_, stx_.stx_ino, size, stx_.stx_mtime.tv_sec, stx_.stx_mtime.tv_nsec);
+  out_.append("\r\n");
+  EndHead(&out_);
+
+  body_follows_head_ = false;
+  if (head_only_ || size == 0) {
+    ReleaseFile();
+    SubmitSend();
+    return;
+  }
+  file_offset_ = 0;
+  body_remaining_ = size;
+  if (size <= worker_->config().small_file_bytes_max) {
+    SubmitReadFile();
+    return;
+  }
+  body_follows_head_ = true;
+  SubmitSend();
+}
+
+void Connection::SubmitReadFile() {
+  state_ = State::kReadingFile;
+  const size_t head = out_.size();
+  out_.resize(head + body_remaining_);
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
+  io_uring_prep_read(sqe, file_fd_, out_.data() + head, static_cast<unsigned>(body_remaining_), 0);
+}
+
+void Connection::OnReadFile(int res) {
+  const size_t head = out_.size() - body_remaining_;
+  if (res == -EAGAIN) {
+    // Not in the page cache and the kernel would not wait: splice instead.
+    out_.resize(head);
+    body_follows_head_ = true;
+    SubmitSend();
+    return;
+  }
+  if (res < 0) {
+    ReleaseFile();
+    Close();
+    return;
+  }
+  if (static_cast<uint64_t>(res) < body_remaining_) {
+    // The file shrank after STATX: send what exists, then end the connection
+    // so the client sees a short body rather than made-up bytes.
+    out_.resize(head + static_cast<size_t>(res));
+    keep_alive_ = false;
+  }
+  body_remaining_ = 0;
+  ReleaseFile();
+  SubmitSend();
+}
+
+// ---------------------------------------------------------------- sending --
+
+void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
+  if (close) keep_alive_ = false;
+  out_.clear();
+  out_sent_ = 0;
+  body_follows_head_ = false;
+  CommonFields common;
+  common.status = status;
+  common.date = worker_->date().text();
+  common.keep_alive = keep_alive_;
+  common.client_is_http10 = client_http10_;
+  AppendErrorResponse(&out_, common, head_only_, extra_fields);
+  SubmitSend();
+}
+
+void Connection::RespondRedirect() {
+  std::string location = "Location: /";
+  location.append(EncodePath(resolved_.relative));
+  location.push_back('/');
+  if (resolved_.has_query) {
+    location.push_back('?');
+    location.append(resolved_.query);
+  }
+  location.append("\r\n");
+  RespondError(301, !keep_alive_, location);
+}
+
+void Connection::RespondOptions() {
+  out_.clear();
+  out_sent_ = 0;
+  body_follows_head_ = false;
+  CommonFields common;
+  common.status = 204;
+  common.date = worker_->date().text();
+  common.keep_alive = keep_alive_;
+  common.client_is_http10 = client_http10_;
+  AppendStatusAndCommon(&out_, common);
+  out_.append(kAllow);
+  EndHead(&out_);
+  SubmitSend();
+}
+
+void Connection::SubmitSend() {
+  state_ = State::kSending;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSend);
+  // MSG_MORE while a spliced body follows, so head and body share segments.
+  const int flags = MSG_NOSIGNAL | (body_follows_head_ ? MSG_MORE : 0);
+  io_uring_prep_send(sqe, fd_, out_.data() + out_sent_, out_.size() - out_sent_, flags);
+}
+
+void Connection::OnSend(int res) {
+  if (res <= 0) {
+    ReleaseFile();
+    Close();
+    return;
+  }
+  worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  out_sent_ += static_cast<size_t>(res);
+  if (out_sent_ < out_.size()) {
+    SubmitSend();  // Short send: continue where it stopped.
+    return;
+  }
+  if (body_follows_head_) {
+    if (!worker_->pipes().Acquire(&pipe_)) {
+      // No pipe (descriptor exhaustion): the head is out, so the only honest
+      // ending is to close.
+      ReleaseFile();
+      Close();
+      return;
+    }
+    has_pipe_ = true;
+    pipe_bytes_ = 0;
+    SubmitSpliceIn();
+    return;
+  }
+  ResponseDone();
+}
+
+void Connection::SubmitSpliceIn() {
+  state_ = State::kSplicingIn;
+  const auto len = static_cast<unsigned>(std::min<uint64_t>(body_remaining_, pipe_.capacity));
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceIn);
+  io_uring_prep_splice(sqe, file_fd_, static_cast<int64_t>(file_offset_), pipe_.write_fd, -1, len,
+                       SPLICE_F_NONBLOCK);
+}
+
+void Connection::OnSpliceIn(int res) {
+  if (res <= 0) {
+    // 0: the file shrank below the announced length. Error: nothing more
+    // can be sent. Either way the client must see a short body.
+    ReleaseFile();
+    Close();
+    return;
+  }
+  pipe_bytes_ = static_cast<uint32_t>(res);
+  file_offset_ += static_cast<uint64_t>(res);
+  body_remaining_ -= static_cast<uint64_t>(res);
+  SubmitSpliceOut();
+}
+
+void Connection::SubmitSpliceOut() {
+  state_ = State::kSplicingOut;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceOut);
+  const unsigned flags = SPLICE_F_NONBLOCK | (body_remaining_ > 0 ? SPLICE_F_MORE : 0);
+  io_uring_prep_splice(sqe, pipe_.read_fd, -1, fd_, -1, pipe_bytes_, flags);
+}
+
+void Connection::OnSpliceOut(int res) {
+  if (res == -EAGAIN) {
+    SubmitPollOut();  // The socket is full: wait until it drains.
+    return;
+  }
+  if (res <= 0) {
+    ReleaseFile();
+    Close();
+    return;
+  }
+  worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  pipe_bytes_ -= static_cast<uint32_t>(res);
+  if (pipe_bytes_ > 0) {
+    SubmitSpliceOut();
+  } else if (body_remaining_ > 0) {
+    SubmitSpliceIn();
+  } else {
+    ResponseDone();
+  }
+}
+
+void Connection::SubmitPollOut() {
+  state_ = State::kWaitingWritable;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kPollOut);
+  io_uring_prep_poll_add(sqe, fd_, POLLOUT);
+}
+
+void Connection::OnPollOut(int res) {
+  if (res < 0 || (res & (POLLERR | POLLHUP))) {
+    ReleaseFile();
+    Close();
+    return;
+  }
+  SubmitSpliceOut();
+}
+
+void Connection::ResponseDone() {
+  ReleaseFile();
+  if (!keep_alive_ || worker_->stopping()) {
+    LingerThenClose();
+    return;
+  }
+  req_start_ += consumed_;
+  consumed_ = 0;
+  parser_.Reset();
+  if (req_start_ == in_len_) {
+    req_start_ = in_len_ = 0;
+    SubmitRecv();
+    return;
+  }
+  Parse();  // A pipelined request is already buffered.
+}
+
+// ---------------------------------------------------------------- closing --
+
+void Connection::ReleaseFile() {
+  if (file_fd_ >= 0) {
+    worker_->CloseLater(file_fd_);
+    file_fd_ = -1;
+  }
+  if (has_pipe_) {
+    worker_->pipes().Release(pipe_, pipe_bytes_ == 0);
+    has_pipe_ = false;
+    pipe_bytes_ = 0;
+  }
+}
+
+void Connection::LingerThenClose() {
+  // Closing a socket with unread input makes the kernel send a RST, which
+  // can destroy our last response before the client reads it. So: send FIN,
+  // then read and discard until the client closes, for a bounded time.
+  state_ = State::kShuttingDown;
+  linger_bytes_ = 0;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kShutdown);
+  io_uring_prep_shutdown(sqe, fd_, SHUT_WR);
+}
+
+void Connection::OnShutdown(int res) {
+  if (res < 0) {
+    Close();
+    return;
+  }
+  SubmitLinger();
+}
+
+void Connection::SubmitLinger() {
+  state_ = State::kLingering;
+  const int64_t linger_ns = absl::ToInt64Nanoseconds(worker_->config().linger_timeout);
+  linger_ts_.tv_sec = linger_ns / 1000000000;
+  linger_ts_.tv_nsec = linger_ns % 1000000000;
+  if (out_.size() < 16384) out_.resize(16384);
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
+  io_uring_prep_recv(sqe, fd_, out_.data(), out_.size(), 0);
+  sqe->flags |= IOSQE_IO_LINK;
+  io_uring_sqe* tsqe = Prep(&timer_op_, OpKind::kLingerTimeout);
+  io_uring_prep_link_timeout(tsqe, &linger_ts_, 0);
+}
+
+void Connection::OnLingerStep() {
+  // Both the RECV and its linked timeout post a completion; act once both
+  // are in, so the slots are free to reuse.
+  if (io_op_.in_flight || timer_op_.in_flight) return;
+  if (linger_res_ > 0 && !aborting_) {
+    linger_bytes_ += static_cast<uint64_t>(linger_res_);
+    if (linger_bytes_ < kLingerBytesMax) {
+      SubmitLinger();
+      return;
+    }
+  }
+  Close();
+}
+
+void Connection::Close() {
+  ReleaseFile();
+  state_ = State::kClosing;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kClose);
+  io_uring_prep_close(sqe, fd_);
+}
+
+void Connection::OnClose(int /*res*/) {
+  // The descriptor is gone whatever close() returned.
+  fd_ = -1;
+  state_ = State::kFree;
+  if (idle_in_kernel()) worker_->Recycle(this);
+}
+
+}  // namespace sluice

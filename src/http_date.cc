@@ -1,0 +1,120 @@
+#include "sluice/http_date.h"
+
+#include <cstring>
+
+namespace sluice {
+namespace {
+
+constexpr char kDays[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+constexpr char kMonths[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+void Put2(char* p, int v) {
+  p[0] = static_cast<char>('0' + v / 10);
+  p[1] = static_cast<char>('0' + v % 10);
+}
+
+// Parses exactly `n` digits.
+bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
+  if (pos + n > s.size()) return false;
+  int v = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = s[pos + i];
+    if (c < '0' || c > '9') return false;
+    v = v * 10 + (c - '0');
+  }
+  *out = v;
+  return true;
+}
+
+int Month(std::string_view s) {
+  for (int i = 0; i < 12; ++i) {
+    if (s == kMonths[i]) return i;
+  }
+  return -1;
+}
+
+// "HH:MM:SS" at pos.
+bool Clock(std::string_view s, size_t pos, struct tm* tm) {
+  return pos + 8 <= s.size() && Digits(s, pos, 2, &tm->tm_hour) && s[pos + 2] == ':' &&
+         Digits(s, pos + 3, 2, &tm->tm_min) && s[pos + 5] == ':' &&
+         Digits(s, pos + 6, 2, &tm->tm_sec);
+}
+
+std::optional<time_t> ToTime(struct tm* tm) {
+  if (tm->tm_mday < 1 || tm->tm_mday > 31 || tm->tm_hour > 23 || tm->tm_min > 59 ||
+      tm->tm_sec > 60 || tm->tm_mon < 0) {
+    return std::nullopt;
+  }
+  const time_t t = timegm(tm);
+  if (t == static_cast<time_t>(-1)) return std::nullopt;
+  return t;
+}
+
+}  // namespace
+
+void FormatHttpDate(time_t t, char* out) {
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  std::memcpy(out, kDays[tm.tm_wday], 3);
+  out[3] = ',';
+  out[4] = ' ';
+  Put2(out + 5, tm.tm_mday);
+  out[7] = ' ';
+  std::memcpy(out + 8, kMonths[tm.tm_mon], 3);
+  out[11] = ' ';
+  const int year = tm.tm_year + 1900;
+  Put2(out + 12, (year / 100) % 100);
+  Put2(out + 14, year % 100);
+  out[16] = ' ';
+  Put2(out + 17, tm.tm_hour);
+  out[19] = ':';
+  Put2(out + 20, tm.tm_min);
+  out[22] = ':';
+  Put2(out + 23, tm.tm_sec);
+  std::memcpy(out + 25, " GMT", 4);
+}
+
+std::optional<time_t> ParseHttpDate(std::string_view s) {
+  struct tm tm = {};
+  // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
+  if (s.size() == 29 && s[3] == ',' && s[4] == ' ' && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' &&
+      s.substr(25) == " GMT") {
+    if (!Digits(s, 5, 2, &tm.tm_mday) || (tm.tm_mon = Month(s.substr(8, 3))) < 0 ||
+        !Digits(s, 12, 4, &tm.tm_year) || !Clock(s, 17, &tm)) {
+      return std::nullopt;
+    }
+    tm.tm_year -= 1900;
+    return ToTime(&tm);
+  }
+  // asctime: "Sun Nov  6 08:49:37 1994"
+  if (s.size() == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
+    if ((tm.tm_mon = Month(s.substr(4, 3))) < 0) return std::nullopt;
+    const std::string_view day = s.substr(8, 2);
+    if (day[0] == ' ') {
+      if (!Digits(s, 9, 1, &tm.tm_mday)) return std::nullopt;
+    } else if (!Digits(s, 8, 2, &tm.tm_mday)) {
+      return std::nullopt;
+    }
+    if (!Clock(s, 11, &tm) || !Digits(s, 20, 4, &tm.tm_year)) return std::nullopt;
+    tm.tm_year -= 1900;
+    return ToTime(&tm);
+  }
+  // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
+  const size_t comma = s.find(", ");
+  if (comma != std::string_view::npos && comma >= 6 && s.size() == comma + 24 &&
+      s.substr(s.size() - 4) == " GMT") {
+    const size_t p = comma + 2;
+    if (!Digits(s, p, 2, &tm.tm_mday) || s[p + 2] != '-' ||
+        (tm.tm_mon = Month(s.substr(p + 3, 3))) < 0 || s[p + 6] != '-' ||
+        !Digits(s, p + 7, 2, &tm.tm_year) || s[p + 9] != ' ' || !Clock(s, p + 10, &tm)) {
+      return std::nullopt;
+    }
+    // Two-digit years: RFC 9110 §5.6.7 says to read them as within 50 years.
+    if (tm.tm_year < 70) tm.tm_year += 100;
+    return ToTime(&tm);
+  }
+  return std::nullopt;
+}
+
+}  // namespace sluice

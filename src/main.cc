@@ -1,0 +1,77 @@
+// sluice: command-line flags → ServerConfig → RunServer.
+#include <cstdlib>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "sluice/log.h"
+#include "sluice/server.h"
+
+ABSL_FLAG(std::string, root, "www", "Directory to serve (the document root).");
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
+          "Address to listen on: IPv4 HOST:PORT, [IPv6]:PORT, or localhost:PORT. Port 0 picks a "
+          "free port (printed at start-up).");
+ABSL_FLAG(int, threads, sluice::AvailableCpuCount(),
+          "Worker threads, one io_uring each, pinned to CPUs (default: CPUs available).");
+ABSL_FLAG(int, backlog, 4096, "listen() backlog of each worker's socket.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGINT/SIGTERM, how long in-flight responses may take to finish before the "
+          "remaining connections are closed.");
+ABSL_FLAG(int, max_request_line, 8192, "Longest request line in bytes (longer: 414).");
+ABSL_FLAG(int, max_header_bytes, 16384,
+          "Largest request head (request line and header fields) in bytes (larger: 431).");
+ABSL_FLAG(int, max_headers, 100, "Most header fields in one request (more: 431).");
+
+namespace {
+
+constexpr int kExitConfig = 2;
+constexpr int kExitNoIoUring = 3;
+
+bool IsOurFlagFile(absl::string_view file) { return absl::EndsWith(file, "src/main.cc"); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = IsOurFlagFile;
+  usage.contains_helpshort_flags = IsOurFlagFile;
+  usage.version_string = [] { return absl::StrCat("sluice ", sluice::kVersion, "\n"); };
+  usage.normalize_filename = [](absl::string_view f) { return std::string(f); };
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "a static file HTTP/1.1 server on io_uring.\n"
+      "Usage: sluice [--root=DIR] [--listen=ADDR:PORT] [--threads=N] ...");
+  absl::ParseCommandLine(argc, argv);
+
+  sluice::ServerConfig config;
+  config.root = absl::GetFlag(FLAGS_root);
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.threads = absl::GetFlag(FLAGS_threads);
+  config.backlog = absl::GetFlag(FLAGS_backlog);
+  config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  const int request_line = absl::GetFlag(FLAGS_max_request_line);
+  const int header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
+  const int headers = absl::GetFlag(FLAGS_max_headers);
+  if (request_line < 64 || header_bytes < request_line || header_bytes > (1 << 20) || headers < 1 ||
+      headers > 10000 || config.drain_timeout < absl::ZeroDuration()) {
+    sluice::LogError(
+        "invalid limits: need 64 <= --max_request_line <= --max_header_bytes <= 1048576, "
+        "1 <= --max_headers <= 10000 and --drain_timeout >= 0");
+    return kExitConfig;
+  }
+  config.limits.request_line_bytes_max = static_cast<size_t>(request_line);
+  config.limits.head_bytes_max = static_cast<size_t>(header_bytes);
+  config.limits.header_count_max = static_cast<size_t>(headers);
+
+  const absl::Status st = sluice::RunServer(config);
+  if (st.ok()) return EXIT_SUCCESS;
+  sluice::LogError(std::string(st.message()));
+  return st.code() == absl::StatusCode::kUnavailable && absl::StrContains(st.message(), "io_uring")
+             ? kExitNoIoUring
+             : (st.code() == absl::StatusCode::kInternal ? EXIT_FAILURE : kExitConfig);
+}

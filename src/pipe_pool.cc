@@ -1,0 +1,47 @@
+#include "sluice/pipe_pool.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace sluice {
+
+PipePool::~PipePool() {
+  for (const Pipe& p : idle_) {
+    close(p.read_fd);
+    close(p.write_fd);
+  }
+}
+
+bool PipePool::Acquire(Pipe* out) {
+  if (!idle_.empty()) {
+    *out = idle_.back();
+    idle_.pop_back();
+    ++lent_;
+    return true;
+  }
+  int fds[2];
+  // Non-blocking on both ends: a splice must never park an io-wq thread on
+  // the pipe; we only ever move bytes we know are there (or room we know is).
+  if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) return false;
+  // A larger pipe means fewer splices per body. Failing to grow it (limits,
+  // pipe-user-pages-soft) is fine: the default 64 KiB works.
+  fcntl(fds[1], F_SETPIPE_SZ, static_cast<int>(pipe_bytes_));
+  const int size = fcntl(fds[1], F_GETPIPE_SZ);
+  out->read_fd = fds[0];
+  out->write_fd = fds[1];
+  out->capacity = size > 0 ? static_cast<uint32_t>(size) : 4096;
+  ++lent_;
+  return true;
+}
+
+void PipePool::Release(const Pipe& pipe, bool empty) {
+  --lent_;
+  if (empty && idle_.size() < idle_max_) {
+    idle_.push_back(pipe);
+    return;
+  }
+  close(pipe.read_fd);
+  close(pipe.write_fd);
+}
+
+}  // namespace sluice

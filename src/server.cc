@@ -1,0 +1,176 @@
+#include "sluice/server.h"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <latch>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/listener.h"
+#include "sluice/log.h"
+#include "sluice/worker.h"
+
+namespace sluice {
+namespace {
+
+std::vector<int> AllowedCpus() {
+  std::vector<int> cpus;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    for (int i = 0; i < CPU_SETSIZE; ++i) {
+      if (CPU_ISSET(i, &set)) cpus.push_back(i);
+    }
+  }
+  return cpus;
+}
+
+// Descriptors are the first limit a busy server meets: take the hard limit.
+void RaiseFileLimit() {
+  rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return;
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  getrlimit(RLIMIT_NOFILE, &rl);
+  LogInfo(absl::StrCat("file descriptor limit: ", rl.rlim_cur));
+}
+
+absl::StatusOr<int> OpenRoot(const std::string& root) {
+  const int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) return fd;
+  const int err = errno;
+  if (err == ENOTDIR) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("document root '", root, "' is not a directory"));
+  }
+  return absl::NotFoundError(
+      absl::StrCat("cannot open document root '", root, "': ", strerror(err)));
+}
+
+std::string KernelRelease() {
+  utsname u;
+  if (uname(&u) != 0) return "unknown";
+  return u.release;
+}
+
+}  // namespace
+
+int AvailableCpuCount() {
+  const size_t n = AllowedCpus().size();
+  return n > 0 ? static_cast<int>(n) : 1;
+}
+
+absl::Status RunServer(const ServerConfig& config) {
+  if (config.threads < 1 || config.threads > 1024) {
+    return absl::InvalidArgumentError("--threads must be between 1 and 1024");
+  }
+  if (config.backlog < 1) return absl::InvalidArgumentError("--backlog must be at least 1");
+
+  absl::StatusOr<int> root_fd = OpenRoot(config.root);
+  if (!root_fd.ok()) return root_fd.status();
+  absl::StatusOr<SocketAddress> address = ParseListenAddress(config.listen);
+  if (!address.ok()) {
+    close(*root_fd);
+    return address.status();
+  }
+  if (absl::Status st = CheckAddressFree(*address); !st.ok()) {
+    close(*root_fd);
+    return st;
+  }
+  RaiseFileLimit();
+
+  // One SO_REUSEPORT socket per worker; with port 0 the first one picks the
+  // port and the others join it.
+  SocketAddress bound = *address;
+  std::vector<int> listen_fds;
+  for (int i = 0; i < config.threads; ++i) {
+    absl::StatusOr<int> fd = OpenListener(bound, config.backlog, &bound);
+    if (!fd.ok()) {
+      for (int f : listen_fds) close(f);
+      close(*root_fd);
+      return fd.status();
+    }
+    listen_fds.push_back(*fd);
+  }
+
+  // Signals are taken by sigwait() on this thread only; workers inherit the
+  // blocked mask. SIGPIPE is ignored: a peer that vanishes mid-send is an
+  // error code, not a reason to die.
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const std::vector<int> cpus = AllowedCpus();
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (int i = 0; i < config.threads; ++i) {
+    const int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
+    workers.push_back(std::make_unique<Worker>(i, cpu, config, *root_fd, listen_fds[i]));
+  }
+
+  std::vector<absl::Status> init_status(workers.size());
+  std::latch ready(static_cast<std::ptrdiff_t>(workers.size()));
+  std::latch go(1);
+  bool start_serving = false;
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < workers.size(); ++i) {
+    threads.emplace_back([&, i] {
+      init_status[i] = workers[i]->Init();
+      ready.count_down();
+      go.wait();
+      if (start_serving && init_status[i].ok()) workers[i]->Run();
+    });
+  }
+  ready.wait();
+  absl::Status failed;
+  for (const absl::Status& st : init_status) {
+    if (!st.ok()) {
+      failed = st;
+      break;
+    }
+  }
+  start_serving = failed.ok();
+  go.count_down();
+  if (!failed.ok()) {
+    for (auto& t : threads) t.join();
+    workers.clear();
+    close(*root_fd);
+    return failed;
+  }
+
+  LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", bound.ToString(),
+                       " threads=", config.threads, " root=", config.root, " ring=",
+                       workers[0]->ring_info().setup_flags_text, " kernel=", KernelRelease()));
+
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGINT || sig == SIGTERM) {
+      LogInfo(absl::StrCat("received ", strsignal(sig), ": draining (up to ",
+                           absl::FormatDuration(config.drain_timeout), ")"));
+      break;
+    }
+    LogInfo(absl::StrCat("received ", strsignal(sig), ": nothing to do"));
+  }
+  for (auto& w : workers) w->RequestStop();
+  for (auto& t : threads) t.join();
+  workers.clear();
+  close(*root_fd);
+  LogInfo("stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace sluice

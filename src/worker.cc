@@ -1,0 +1,268 @@
+#include "sluice/worker.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/log.h"
+
+namespace sluice {
+namespace {
+
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+}  // namespace
+
+Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd)
+    : index_(index),
+      cpu_(cpu),
+      config_(config),
+      root_fd_(root_fd),
+      listen_fd_(listen_fd),
+      pipes_(config.pipe_bytes, config.idle_pipes_max) {
+  for (Operation* op : {&accept_op_, &accept_retry_op_, &wake_op_, &tick_op_}) op->owner = this;
+  // The eventfd exists before the thread starts so RequestStop() can never
+  // race its creation.
+  wake_fd_ = eventfd(0, EFD_CLOEXEC);
+}
+
+Worker::~Worker() {
+  connections_.clear();  // Closes any descriptors they still hold.
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  if (listen_fd_ >= 0) close(listen_fd_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+absl::Status Worker::Init() {
+  if (wake_fd_ < 0) return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
+  if (cpu_ >= 0) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu_, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+  }
+  absl::Status st = SetupRing(&ring_, config_.ring_entries, config_.iowq_bounded_max,
+                              config_.iowq_unbounded_max, &ring_info_);
+  if (!st.ok()) return st;
+  ring_ready_ = true;
+  return absl::OkStatus();
+}
+
+void Worker::RequestStop() {
+  stop_requested_.store(true, std::memory_order_release);
+  const uint64_t one = 1;
+  // An eventfd write never blocks unless the counter is about to overflow.
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+io_uring_sqe* Worker::GetSqe() {
+  // A full SQ is flushed to the kernel, never dropped. With NODROP the CQ
+  // cannot lose completions, so submitting is always safe here.
+  for (;;) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
+    ++counters_.submit_calls_total;
+    const int ret = io_uring_submit(&ring_);
+    if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
+      LogError(absl::StrCat("worker ", index_, ": io_uring_submit: ", strerror(-ret)));
+    }
+  }
+}
+
+io_uring_sqe* Worker::PrepWorkerOp(Operation* op, OpKind kind) {
+  io_uring_sqe* sqe = GetSqe();
+  op->kind = kind;
+  op->in_flight = true;
+  io_uring_sqe_set_data(sqe, op);
+  return sqe;
+}
+
+void Worker::CloseLater(int fd) {
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data(sqe, nullptr);  // Result not needed: nothing waits on it.
+}
+
+void Worker::Run() {
+  SubmitAccept();
+  SubmitWake();
+  SubmitTick();
+  for (;;) {
+    date_.Refresh(time(nullptr));
+    if (stopping_ && active_ == 0) break;
+    ++counters_.submit_calls_total;
+    const int ret = io_uring_submit_and_wait(&ring_, 1);
+    if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
+      LogError(absl::StrCat("worker ", index_, ": io_uring_submit_and_wait: ", strerror(-ret)));
+      break;
+    }
+    unsigned head;
+    unsigned count = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      Dispatch(cqe);
+      ++count;
+    }
+    io_uring_cq_advance(&ring_, count);
+    counters_.cqes_total += count;
+  }
+  // Worker-level operations (accept, wake, tick) may still be armed; the
+  // ring's teardown cancels them.
+}
+
+void Worker::Dispatch(const io_uring_cqe* cqe) {
+  auto* op = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
+  if (op == nullptr) return;  // Fire-and-forget (CLOSE of a file, cancels).
+  const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  if (op->owner != this) {
+    auto* conn = static_cast<Connection*>(op->owner);
+    if (op->generation != conn->generation()) {
+      LogError(absl::StrCat("worker ", index_, ": completion for a reused connection slot (",
+                            OpKindName(op->kind), "), ignored"));
+      return;
+    }
+    if (!more) op->in_flight = false;
+    conn->OnCompletion(op, cqe->res, cqe->flags);
+    return;
+  }
+  if (!more) op->in_flight = false;
+  switch (op->kind) {
+    case OpKind::kAccept:
+      OnAccept(cqe->res, cqe->flags);
+      break;
+    case OpKind::kAcceptRetry:
+      if (!stopping_) SubmitAccept();
+      break;
+    case OpKind::kWake:
+      OnWake(cqe->res);
+      break;
+    case OpKind::kTick:
+      OnTick(cqe->res);
+      break;
+    default:
+      LogError(absl::StrCat("worker ", index_, ": unexpected operation ", OpKindName(op->kind)));
+  }
+}
+
+void Worker::SubmitAccept() {
+  if (listen_fd_ < 0 || accept_op_.in_flight) return;
+  io_uring_sqe* sqe = PrepWorkerOp(&accept_op_, OpKind::kAccept);
+  // Multishot (Linux 5.19): one SQE keeps accepting until it errors.
+  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void Worker::OnAccept(int res, uint32_t flags) {
+  if (res >= 0) {
+    if (stopping_) {
+      CloseLater(res);
+    } else {
+      ++counters_.accepted_total;
+      Allocate()->Start(res);
+    }
+  } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+    // Out of descriptors or memory: back off instead of spinning, keep
+    // serving what we have, and try again shortly.
+    if (accept_op_.in_flight) {
+      io_uring_sqe* sqe = GetSqe();
+      io_uring_prep_cancel(sqe, &accept_op_, 0);
+      io_uring_sqe_set_data(sqe, nullptr);
+    }
+    if (!accept_retry_op_.in_flight && !stopping_) SubmitAcceptRetry();
+    return;
+  } else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
+    LogError(absl::StrCat("worker ", index_, ": accept: ", strerror(-res)));
+  }
+  if (!(flags & IORING_CQE_F_MORE) && !stopping_ && !accept_retry_op_.in_flight) {
+    SubmitAccept();
+  }
+}
+
+void Worker::SubmitAcceptRetry() {
+  retry_ts_.tv_sec = 0;
+  retry_ts_.tv_nsec = 100 * 1000 * 1000;
+  io_uring_sqe* sqe = PrepWorkerOp(&accept_retry_op_, OpKind::kAcceptRetry);
+  io_uring_prep_timeout(sqe, &retry_ts_, 0, 0);
+}
+
+void Worker::SubmitWake() {
+  io_uring_sqe* sqe = PrepWorkerOp(&wake_op_, OpKind::kWake);
+  io_uring_prep_read(sqe, wake_fd_, &wake_value_, sizeof(wake_value_), 0);
+}
+
+void Worker::OnWake(int res) {
+  if (stop_requested_.load(std::memory_order_acquire) && !stopping_) {
+    BeginDrain();
+    return;
+  }
+  if (res >= 0 || res == -EINTR || res == -EAGAIN) SubmitWake();
+}
+
+void Worker::SubmitTick() {
+  tick_ts_.tv_sec = 0;
+  tick_ts_.tv_nsec = 250 * 1000 * 1000;
+  io_uring_sqe* sqe = PrepWorkerOp(&tick_op_, OpKind::kTick);
+  io_uring_prep_timeout(sqe, &tick_ts_, 0, 0);
+}
+
+void Worker::OnTick(int /*res*/) {
+  if (stopping_ && !forced_ && MonotonicNs() >= drain_deadline_ns_) ForceCloseAll();
+  SubmitTick();
+}
+
+void Worker::BeginDrain() {
+  stopping_ = true;
+  drain_deadline_ns_ = MonotonicNs() + absl::ToInt64Nanoseconds(config_.drain_timeout);
+  // Stop accepting: cancel the multishot accept and close the listener so
+  // the kernel hands new connections to nobody (the other workers are
+  // draining too).
+  if (accept_op_.in_flight) {
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_cancel(sqe, &accept_op_, 0);
+    io_uring_sqe_set_data(sqe, nullptr);
+  }
+  if (listen_fd_ >= 0) {
+    shutdown(listen_fd_, SHUT_RDWR);
+    close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  for (const auto& conn : connections_) {
+    if (conn->state() != Connection::State::kFree) conn->OnWorkerStopping();
+  }
+  if (config_.drain_timeout <= absl::ZeroDuration()) ForceCloseAll();
+}
+
+void Worker::ForceCloseAll() {
+  forced_ = true;
+  for (const auto& conn : connections_) {
+    if (conn->state() != Connection::State::kFree) conn->Abort();
+  }
+}
+
+Connection* Worker::Allocate() {
+  if (free_.empty()) {
+    connections_.push_back(std::make_unique<Connection>(this));
+    free_.push_back(connections_.back().get());
+  }
+  Connection* conn = free_.back();
+  free_.pop_back();
+  ++active_;
+  return conn;
+}
+
+void Worker::Recycle(Connection* conn) {
+  ++counters_.closed_total;
+  --active_;
+  free_.push_back(conn);
+}
+
+}  // namespace sluice
