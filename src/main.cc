@@ -1,8 +1,12 @@
 // sluice: command-line flags → ServerConfig → RunServer.
 #include <cstdlib>
+#include <cstring>
+#include <iostream>
 #include <string>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/program_name.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -37,6 +41,7 @@ bool IsOurFlagFile(absl::string_view file) { return absl::EndsWith(file, "src/ma
 }  // namespace
 
 int main(int argc, char** argv) {
+  absl::flags_internal::SetProgramInvocationName(argv[0]);
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = IsOurFlagFile;
   usage.contains_helpshort_flags = IsOurFlagFile;
@@ -46,6 +51,16 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "a static file HTTP/1.1 server on io_uring.\n"
       "Usage: sluice [--root=DIR] [--listen=ADDR:PORT] [--threads=N] ...");
+  // abseil exits 1 after --help; a help request that worked should exit 0.
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      absl::flags_internal::FlagsHelp(std::cout, "src/main.",
+                                      absl::flags_internal::HelpFormat::kHumanReadable,
+                                      absl::ProgramUsageMessage());
+      std::cout << "\nAlso: --flagfile=FILE (one --flag=value per line), --version, --helpfull.\n";
+      return EXIT_SUCCESS;
+    }
+  }
   absl::ParseCommandLine(argc, argv);
 
   sluice::ServerConfig config;
