@@ -22,30 +22,6 @@ namespace {
 constexpr std::string_view kAllow = "Allow: GET, HEAD, OPTIONS\r\n";
 constexpr uint64_t kLingerBytesMax = 1 << 20;
 
-// errno from OPENAT2 → status (as nginx's static module maps them).
-int StatusForOpenError(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-    case ENAMETOOLONG:
-    case EXDEV:  // RESOLVE_BENEATH: the path (via a symlink) leaves the root.
-      return 404;
-    case EACCES:
-    case EPERM:
-    case ELOOP:
-    case ENXIO:  // A socket or a device without a driver.
-    case ENODEV:
-    case EAGAIN:
-      return 403;
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 }  // namespace
 
 Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config().limits) {
@@ -55,6 +31,7 @@ Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config
 
 Connection::~Connection() {
   if (file_fd_ >= 0) close(file_fd_);
+  if (sibling_fd_ >= 0) close(sibling_fd_);
   if (has_pipe_) worker_->pipes().Release(pipe_, false);
   if (fd_ >= 0) close(fd_);
 }
@@ -309,6 +286,14 @@ void Connection::Dispatch() {
       RespondError(400, !keep_alive_);
       return;
   }
+  // One of each conditional or range field, or the request is ambiguous.
+  for (Field f : {Field::kRange, Field::kIfRange, Field::kIfMatch, Field::kIfNoneMatch,
+                  Field::kIfModifiedSince, Field::kIfUnmodifiedSince}) {
+    if (r.field_count(f) > 1) {
+      RespondError(400, !keep_alive_);
+      return;
+    }
+  }
   if (resolved_.has_dot_segment) {
     // Dotfiles and dot-directories (.git, .env, .htpasswd) are never served.
     RespondError(404, !keep_alive_);
@@ -317,157 +302,38 @@ void Connection::Dispatch() {
   StartFile();
 }
 
-// ------------------------------------------------------------------ files --
-
-void Connection::StartFile() {
-  opening_index_ = false;
-  path_trailing_slash_ = resolved_.trailing_slash;
-  path_.assign(resolved_.relative.empty() ? std::string_view(".") : resolved_.relative);
-  SubmitOpen();
-}
-
-void Connection::SubmitOpen() {
-  state_ = State::kOpening;
-  std::memset(&how_, 0, sizeof(how_));
-  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a tty
-  // in the root must not become our terminal.
-  how_.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
-  // The kernel refuses any resolution that leaves the root, through ".."
-  // or symlinks, and /proc-style magic links (Linux 5.6).
-  how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
-  io_uring_prep_openat2(sqe, worker_->root_fd(), path_.c_str(), &how_);
-}
-
-void Connection::OnOpen(int res) {
-  if (res < 0) {
-    const int status =
-        opening_index_ && (res == -ENOENT || res == -ENOTDIR) ? 404 : StatusForOpenError(-res);
-    RespondError(status, !keep_alive_);
-    return;
-  }
-  file_fd_ = res;
-  SubmitStatx();
-}
-
-void Connection::SubmitStatx() {
-  state_ = State::kStatting;
-  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
-  io_uring_prep_statx(sqe, file_fd_, "", AT_EMPTY_PATH,
-                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &stx_);
-}
-
-void Connection::OnStatx(int res) {
-  if (res < 0) {
-    ReleaseFile();
-    RespondError(500, !keep_alive_);
-    return;
-  }
-  if (S_ISREG(stx_.stx_mode)) {
-    ServeRegularFile();
-    return;
-  }
-  ReleaseFile();
-  if (S_ISDIR(stx_.stx_mode) && !opening_index_) {
-    if (!path_trailing_slash_) {
-      RespondRedirect();
-      return;
-    }
-    opening_index_ = true;
-    path_.assign(resolved_.relative);
-    if (!path_.empty()) path_.push_back('/');
-    path_.append("index.html");
-    SubmitOpen();
-    return;
-  }
-  // A directory without an index file, or a FIFO, socket or device: only
-  // regular files are served.
-  RespondError(S_ISDIR(stx_.stx_mode) ? 404 : 403, !keep_alive_);
-}
-
-void Connection::ServeRegularFile() {
-  const uint64_t size = stx_.stx_size;
-  out_.clear();
-  out_sent_ = 0;
-  CommonFields common;
-  common.status = 200;
-  common.date = worker_->date().text();
-  common.keep_alive = keep_alive_;
-  common.client_is_http10 = client_http10_;
-  AppendStatusAndCommon(&out_, common);
-  AppendField(&out_, "Content-Type", MimeTypeForPath(path_));
-  AppendFieldUint(&out_, "Content-Length", size);
-  char date[kHttpDateLength];
-  FormatHttpDate(static_cast<time_t>(stx_.stx_mtime.tv_sec), date);
-  AppendField(&out_, "Last-Modified", std::string_view(date, kHttpDateLength));
-  out_.append("ETag: ");
-  AppendEtag(&out_, stx_.stx_ino, size, stx_.stx_mtime.tv_sec, stx_.stx_mtime.tv_nsec);
-  out_.append("\r\n");
-  EndHead(&out_);
-
-  body_follows_head_ = false;
-  if (head_only_ || size == 0) {
-    ReleaseFile();
-    SubmitSend();
-    return;
-  }
-  file_offset_ = 0;
-  body_remaining_ = size;
-  if (size <= worker_->config().small_file_bytes_max) {
-    SubmitReadFile();
-    return;
-  }
-  body_follows_head_ = true;
-  SubmitSend();
-}
-
-void Connection::SubmitReadFile() {
-  state_ = State::kReadingFile;
-  const size_t head = out_.size();
-  out_.resize(head + body_remaining_);
-  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
-  io_uring_prep_read(sqe, file_fd_, out_.data() + head, static_cast<unsigned>(body_remaining_), 0);
-}
-
-void Connection::OnReadFile(int res) {
-  const size_t head = out_.size() - body_remaining_;
-  if (res == -EAGAIN) {
-    // Not in the page cache and the kernel would not wait: splice instead.
-    out_.resize(head);
-    body_follows_head_ = true;
-    SubmitSend();
-    return;
-  }
-  if (res < 0) {
-    ReleaseFile();
-    Close();
-    return;
-  }
-  if (static_cast<uint64_t>(res) < body_remaining_) {
-    // The file shrank after STATX: send what exists, then end the connection
-    // so the client sees a short body rather than made-up bytes.
-    out_.resize(head + static_cast<size_t>(res));
-    keep_alive_ = false;
-  }
-  body_remaining_ = 0;
-  ReleaseFile();
-  SubmitSend();
-}
-
 // ---------------------------------------------------------------- sending --
 
-void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
-  if (close) keep_alive_ = false;
+void Connection::BeginResponse() {
   out_.clear();
+  segments_.clear();
+  segment_index_ = 0;
   out_sent_ = 0;
-  body_follows_head_ = false;
+}
+
+CommonFields Connection::Common(int status) const {
   CommonFields common;
   common.status = status;
   common.date = worker_->date().text();
   common.keep_alive = keep_alive_;
   common.client_is_http10 = client_http10_;
-  AppendErrorResponse(&out_, common, head_only_, extra_fields);
-  SubmitSend();
+  return common;
+}
+
+void Connection::AddMemorySegment(size_t begin) {
+  if (out_.size() > begin) segments_.push_back(Segment{begin, out_.size() - begin, false});
+}
+
+void Connection::AddFileSegment(uint64_t offset, uint64_t length) {
+  if (length > 0) segments_.push_back(Segment{offset, length, true});
+}
+
+void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
+  if (close) keep_alive_ = false;
+  BeginResponse();
+  AppendErrorResponse(&out_, Common(status), head_only_, extra_fields);
+  AddMemorySegment(0);
+  SendSegments();
 }
 
 void Connection::RespondRedirect() {
@@ -483,54 +349,73 @@ void Connection::RespondRedirect() {
 }
 
 void Connection::RespondOptions() {
-  out_.clear();
-  out_sent_ = 0;
-  body_follows_head_ = false;
-  CommonFields common;
-  common.status = 204;
-  common.date = worker_->date().text();
-  common.keep_alive = keep_alive_;
-  common.client_is_http10 = client_http10_;
-  AppendStatusAndCommon(&out_, common);
+  BeginResponse();
+  AppendStatusAndCommon(&out_, Common(204));
   out_.append(kAllow);
   EndHead(&out_);
-  SubmitSend();
+  AddMemorySegment(0);
+  SendSegments();
 }
 
-void Connection::SubmitSend() {
-  state_ = State::kSending;
-  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSend);
-  // MSG_MORE while a spliced body follows, so head and body share segments.
-  const int flags = MSG_NOSIGNAL | (body_follows_head_ ? MSG_MORE : 0);
-  io_uring_prep_send(sqe, fd_, out_.data() + out_sent_, out_.size() - out_sent_, flags);
+void Connection::SendSegments() {
+  segment_index_ = 0;
+  StartSegment();
 }
 
-void Connection::OnSend(int res) {
-  if (res <= 0) {
-    ReleaseFile();
-    Close();
+void Connection::StartSegment() {
+  if (segment_index_ >= segments_.size()) {
+    ResponseDone();
     return;
   }
-  worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
-  out_sent_ += static_cast<size_t>(res);
-  if (out_sent_ < out_.size()) {
-    SubmitSend();  // Short send: continue where it stopped.
+  const Segment& seg = segments_[segment_index_];
+  if (!seg.from_file) {
+    out_sent_ = 0;
+    SubmitSend();
     return;
   }
-  if (body_follows_head_) {
+  if (!has_pipe_) {
     if (!worker_->pipes().Acquire(&pipe_)) {
-      // No pipe (descriptor exhaustion): the head is out, so the only honest
-      // ending is to close.
-      ReleaseFile();
+      // No pipe (descriptor exhaustion) with the head already out: the only
+      // honest ending is to close.
       Close();
       return;
     }
     has_pipe_ = true;
     pipe_bytes_ = 0;
-    SubmitSpliceIn();
+  }
+  file_offset_ = seg.offset;
+  body_remaining_ = seg.length;
+  SubmitSpliceIn();
+}
+
+void Connection::NextSegment() {
+  ++segment_index_;
+  StartSegment();
+}
+
+bool Connection::MoreSegmentsFollow() const { return segment_index_ + 1 < segments_.size(); }
+
+void Connection::SubmitSend() {
+  state_ = State::kSending;
+  const Segment& seg = segments_[segment_index_];
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSend);
+  // MSG_MORE while a body follows, so head and body share segments on the wire.
+  const int flags = MSG_NOSIGNAL | (MoreSegmentsFollow() ? MSG_MORE : 0);
+  io_uring_prep_send(sqe, fd_, out_.data() + seg.offset + out_sent_, seg.length - out_sent_, flags);
+}
+
+void Connection::OnSend(int res) {
+  if (res <= 0) {
+    Close();
     return;
   }
-  ResponseDone();
+  worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  out_sent_ += static_cast<size_t>(res);
+  if (out_sent_ < segments_[segment_index_].length) {
+    SubmitSend();  // Short send: continue where it stopped.
+    return;
+  }
+  NextSegment();
 }
 
 void Connection::SubmitSpliceIn() {
@@ -545,7 +430,6 @@ void Connection::OnSpliceIn(int res) {
   if (res <= 0) {
     // 0: the file shrank below the announced length. Error: nothing more
     // can be sent. Either way the client must see a short body.
-    ReleaseFile();
     Close();
     return;
   }
@@ -558,7 +442,8 @@ void Connection::OnSpliceIn(int res) {
 void Connection::SubmitSpliceOut() {
   state_ = State::kSplicingOut;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceOut);
-  const unsigned flags = SPLICE_F_NONBLOCK | (body_remaining_ > 0 ? SPLICE_F_MORE : 0);
+  const bool more = body_remaining_ > 0 || MoreSegmentsFollow();
+  const unsigned flags = SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0);
   io_uring_prep_splice(sqe, pipe_.read_fd, -1, fd_, -1, pipe_bytes_, flags);
 }
 
@@ -568,7 +453,6 @@ void Connection::OnSpliceOut(int res) {
     return;
   }
   if (res <= 0) {
-    ReleaseFile();
     Close();
     return;
   }
@@ -579,7 +463,7 @@ void Connection::OnSpliceOut(int res) {
   } else if (body_remaining_ > 0) {
     SubmitSpliceIn();
   } else {
-    ResponseDone();
+    NextSegment();
   }
 }
 
@@ -591,7 +475,6 @@ void Connection::SubmitPollOut() {
 
 void Connection::OnPollOut(int res) {
   if (res < 0 || (res & (POLLERR | POLLHUP))) {
-    ReleaseFile();
     Close();
     return;
   }
@@ -621,6 +504,10 @@ void Connection::ReleaseFile() {
   if (file_fd_ >= 0) {
     worker_->CloseLater(file_fd_);
     file_fd_ = -1;
+  }
+  if (sibling_fd_ >= 0) {
+    worker_->CloseLater(sibling_fd_);
+    sibling_fd_ = -1;
   }
   if (has_pipe_) {
     worker_->pipes().Release(pipe_, pipe_bytes_ == 0);

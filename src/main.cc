@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sluice/log.h"
+#include "sluice/mime.h"
+#include "sluice/range.h"
 #include "sluice/server.h"
 
 ABSL_FLAG(std::string, root, "www", "Directory to serve (the document root).");
@@ -30,6 +32,15 @@ ABSL_FLAG(int, max_request_line, 8192, "Longest request line in bytes (longer: 4
 ABSL_FLAG(int, max_header_bytes, 16384,
           "Largest request head (request line and header fields) in bytes (larger: 431).");
 ABSL_FLAG(int, max_headers, 100, "Most header fields in one request (more: 431).");
+ABSL_FLAG(int, max_ranges, 16,
+          "Most byte ranges honoured in one Range request (more: 200 with the whole file).");
+ABSL_FLAG(std::string, cache_control, "",
+          "Cache-Control value sent with files (and their 304s); empty: none.");
+ABSL_FLAG(bool, precompressed, true,
+          "Serve FILE.br or FILE.gz in place of FILE when the client accepts that encoding.");
+ABSL_FLAG(std::string, mime_types, "",
+          "A types file in nginx's mime.types format whose entries override the built-in "
+          "table.");
 
 namespace {
 
@@ -78,6 +89,26 @@ int main(int argc, char** argv) {
         "invalid limits: need 64 <= --max_request_line <= --max_header_bytes <= 1048576, "
         "1 <= --max_headers <= 10000 and --drain_timeout >= 0");
     return kExitConfig;
+  }
+  const int max_ranges = absl::GetFlag(FLAGS_max_ranges);
+  if (max_ranges < 1 || max_ranges > static_cast<int>(sluice::kMaxRangesLimit)) {
+    sluice::LogError(absl::StrCat("--max_ranges must be between 1 and ", sluice::kMaxRangesLimit));
+    return kExitConfig;
+  }
+  config.max_ranges = static_cast<size_t>(max_ranges);
+  config.cache_control = absl::GetFlag(FLAGS_cache_control);
+  for (char c : config.cache_control) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      sluice::LogError("--cache_control must not contain control characters");
+      return kExitConfig;
+    }
+  }
+  config.precompressed = absl::GetFlag(FLAGS_precompressed);
+  if (const std::string types = absl::GetFlag(FLAGS_mime_types); !types.empty()) {
+    if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok()) {
+      sluice::LogError(std::string(st.message()));
+      return kExitConfig;
+    }
   }
   config.limits.request_line_bytes_max = static_cast<size_t>(request_line);
   config.limits.head_bytes_max = static_cast<size_t>(header_bytes);

@@ -2,7 +2,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstddef>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
 
 namespace sluice {
 namespace {
@@ -161,7 +169,80 @@ constexpr bool IsSorted() {
 }
 static_assert(IsSorted(), "kMimeTable must be sorted by extension, without duplicates");
 
+// Extension (lower case) → type, from --mime_types. Written once at start-up.
+std::map<std::string, std::string, std::less<>>& Overrides() {
+  static auto* overrides = new std::map<std::string, std::string, std::less<>>();
+  return *overrides;
+}
+
 }  // namespace
+
+absl::Status ParseMimeTypes(std::string_view text) {
+  std::map<std::string, std::string, std::less<>> parsed;
+  // Tokenise: words, with ';' '{' '}' as separators of their own.
+  std::vector<std::string> tokens;
+  std::string current;
+  bool in_comment = false;
+  for (char c : text) {
+    if (in_comment) {
+      if (c == '\n') in_comment = false;
+      continue;
+    }
+    if (c == '#' || c == ';' || c == '{' || c == '}' ||
+        std::isspace(static_cast<unsigned char>(c))) {
+      if (!current.empty()) tokens.push_back(std::move(current));
+      current.clear();
+      if (c == '#') in_comment = true;
+      if (c == ';' || c == '{' || c == '}') tokens.emplace_back(1, c);
+      continue;
+    }
+    current.push_back(c);
+  }
+  if (!current.empty()) tokens.push_back(std::move(current));
+  size_t i = 0;
+  if (tokens.size() >= 2 && tokens[0] == "types" && tokens[1] == "{") i = 2;
+  while (i < tokens.size()) {
+    if (tokens[i] == "}") {
+      ++i;
+      continue;
+    }
+    std::string type = tokens[i++];
+    if (type == ";" || type == "{" || type.find('/') == std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("mime types: expected a type, got '", type, "'"));
+    }
+    if (type.rfind("text/", 0) == 0 && type.find(';') == std::string::npos) {
+      type += "; charset=utf-8";
+    }
+    bool terminated = false;
+    while (i < tokens.size()) {
+      const std::string& t = tokens[i++];
+      if (t == ";") {
+        terminated = true;
+        break;
+      }
+      if (t == "{" || t == "}") break;
+      std::string ext = t;
+      for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      parsed[ext] = type;
+    }
+    if (!terminated) {
+      return absl::InvalidArgumentError(absl::StrCat("mime types: missing ';' after '", type, "'"));
+    }
+  }
+  Overrides() = std::move(parsed);
+  return absl::OkStatus();
+}
+
+absl::Status LoadMimeTypes(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read --mime_types file '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  absl::Status st = ParseMimeTypes(text.str());
+  if (!st.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", st.message()));
+  return absl::OkStatus();
+}
 
 std::string_view MimeTypeForExtension(std::string_view ext) {
   std::array<char, 16> lower{};
@@ -171,6 +252,10 @@ std::string_view MimeTypeForExtension(std::string_view ext) {
     lower[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
   }
   const std::string_view key(lower.data(), ext.size());
+  const auto& overrides = Overrides();
+  if (!overrides.empty()) {
+    if (auto it = overrides.find(key); it != overrides.end()) return it->second;
+  }
   const auto* end = std::end(kMimeTable);
   const auto* it =
       std::lower_bound(std::begin(kMimeTable), end, key,

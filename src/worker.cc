@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
+  uint64_t seed = 0;
+  if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed) && seed != 0) random_ = seed;
 }
 
 Worker::~Worker() {

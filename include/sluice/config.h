@@ -28,6 +28,9 @@ struct ServerConfig {
   // How long a closing connection keeps reading (and discarding) what the
   // client still sends, so that our last response is not destroyed by a RST.
   absl::Duration linger_timeout = absl::Seconds(2);
+  size_t max_ranges = 16;     // More ranges in one request → 200 with the whole file.
+  std::string cache_control;  // Cache-Control value for files; empty: none.
+  bool precompressed = true;  // Serve foo.br / foo.gz for foo when accepted.
   unsigned ring_entries = 1024;
   unsigned iowq_bounded_max = 4;
   unsigned iowq_unbounded_max = 16;

@@ -15,11 +15,15 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "sluice/conditional.h"
 #include "sluice/http_parser.h"
 #include "sluice/operation.h"
 #include "sluice/path.h"
 #include "sluice/pipe_pool.h"
+#include "sluice/range.h"
+#include "sluice/response.h"
 
 namespace sluice {
 
@@ -31,7 +35,7 @@ class Connection {
     kFree,             // In the pool: no socket, nothing in flight.
     kReading,          // RECV of (more of) a request head.
     kDrainingBody,     // RECV discarding a request body we do not use.
-    kOpening,          // OPENAT2 of the target (or its index file).
+    kOpening,          // OPENAT2 of the target, its index file or a precompressed sibling.
     kStatting,         // STATX of the opened file.
     kReadingFile,      // READ of a small file into out_, after its head.
     kSending,          // SEND of out_[out_sent_, out_.size()).
@@ -76,20 +80,38 @@ class Connection {
   void SubmitDrainBody();
   void OnDrainBody(int res);
 
-  // Files.
+  // Files (file_response.cc).
   void StartFile();
   void SubmitOpen();
   void OnOpen(int res);
-  void SubmitStatx();
+  void SubmitStatx(int fd, struct statx* out);
   void OnStatx(int res);
-  void ServeRegularFile();
+  void OnPrimaryStatx(int res);
+  void TryNextCoding();
+  void ServeRepresentation();
+  void AppendRepresentationFields();
+  void BuildMultipart(const RangeSet& ranges);
+  void RespondNotModified();
   void SubmitReadFile();
   void OnReadFile(int res);
 
   // Sending.
+  struct Segment {
+    uint64_t offset;  // Into out_ (memory) or the file.
+    uint64_t length;
+    bool from_file;
+  };
+  void BeginResponse();
+  CommonFields Common(int status) const;
+  void AddMemorySegment(size_t begin);
+  void AddFileSegment(uint64_t offset, uint64_t length);
   void RespondError(int status, bool close, std::string_view extra_fields = {});
   void RespondRedirect();
   void RespondOptions();
+  void SendSegments();
+  void StartSegment();
+  void NextSegment();
+  bool MoreSegmentsFollow() const;
   void SubmitSend();
   void OnSend(int res);
   void SubmitSpliceIn();
@@ -134,16 +156,24 @@ class Connection {
   bool keep_alive_ = true;
   bool head_only_ = false;
   bool client_http10_ = false;
-  std::string out_;  // Head (and small bodies); reused.
-  size_t out_sent_ = 0;
-  bool body_follows_head_ = false;  // A spliced body comes after out_.
-  ResolvedPath resolved_;           // The decoded target.
-  std::string path_;                // NUL-terminated path for OPENAT2, relative to the root.
+  std::string out_;                // Head, multipart part heads, small bodies; reused.
+  std::vector<Segment> segments_;  // What the response is made of, in order.
+  size_t segment_index_ = 0;
+  size_t out_sent_ = 0;    // Progress within the current memory segment.
+  ResolvedPath resolved_;  // The decoded target.
+  std::string path_;       // The file to serve, relative to the root.
+  std::string open_path_;  // What OPENAT2 opens now: path_, or a sibling.
   bool opening_index_ = false;
-  bool path_trailing_slash_ = false;
+  bool probing_sibling_ = false;
+  CodingChoice codings_;
+  int coding_next_ = 0;  // Next entry of codings_.order to try.
+  Coding coding_ = Coding::kIdentity;
   open_how how_ = {};
-  struct statx stx_ = {};
+  struct statx stx_ = {};  // Of the representation being sent.
+  struct statx sibling_stx_ = {};
+  std::string etag_;
   int file_fd_ = -1;
+  int sibling_fd_ = -1;
   uint64_t file_offset_ = 0;
   uint64_t body_remaining_ = 0;  // File bytes still to move into the pipe.
   Pipe pipe_;

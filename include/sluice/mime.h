@@ -4,7 +4,10 @@
 #ifndef SLUICE_MIME_H_
 #define SLUICE_MIME_H_
 
+#include <string>
 #include <string_view>
+
+#include "absl/status/status.h"
 
 namespace sluice {
 
@@ -16,6 +19,16 @@ std::string_view MimeTypeForPath(std::string_view path);
 
 // Content-Type for a bare extension ("html", "JPG").
 std::string_view MimeTypeForExtension(std::string_view ext);
+
+// Loads a types file in nginx's mime.types format (`type ext ext;`, optionally
+// inside `types { ... }`, `#` comments) whose entries override the built-in
+// table. text/* types without parameters get "; charset=utf-8". Call before
+// any worker starts: the table is read without locks afterwards.
+absl::Status LoadMimeTypes(const std::string& path);
+
+// Parses the text of such a file into the override table (used by LoadMimeTypes
+// and tests). Replaces any earlier overrides.
+absl::Status ParseMimeTypes(std::string_view text);
 
 }  // namespace sluice
 

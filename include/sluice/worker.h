@@ -59,6 +59,14 @@ class Worker {
   WorkerCounters& counters() { return counters_; }
   // A connection's socket is closed and nothing of it is in flight.
   void Recycle(Connection* conn);
+  // xorshift64*: multipart boundaries need to be unpredictable to clients
+  // that cannot see other responses, not cryptographic.
+  uint64_t NextRandom() {
+    random_ ^= random_ >> 12;
+    random_ ^= random_ << 25;
+    random_ ^= random_ >> 27;
+    return random_ * 0x2545F4914F6CDD1Dull;
+  }
   // Fire-and-forget CLOSE through the ring for a descriptor we own.
   void CloseLater(int fd);
 
@@ -105,6 +113,7 @@ class Worker {
   std::vector<std::unique_ptr<Connection>> connections_;  // Every one ever made.
   std::vector<Connection*> free_;                         // Those in State::kFree.
   size_t active_ = 0;
+  uint64_t random_ = 0x9E3779B97F4A7C15ull;
 };
 
 }  // namespace sluice
