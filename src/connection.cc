@@ -27,6 +27,8 @@ constexpr uint64_t kLingerBytesMax = 1 << 20;
 Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config().limits) {
   io_op_.owner = this;
   timer_op_.owner = this;
+  timer_node_.owner = this;
+  idle_node_.owner = this;
 }
 
 Connection::~Connection() {
@@ -49,10 +51,51 @@ io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
   return sqe;
 }
 
+void Connection::SetDeadline(absl::Duration timeout) {
+  const int64_t seconds =
+      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(timeout, absl::Seconds(1))));
+  worker_->wheel().Schedule(&timer_node_, worker_->now_s() + seconds);
+}
+
+void Connection::ClearDeadline() { worker_->wheel().Cancel(&timer_node_); }
+
+void Connection::SetIdle(bool idle) {
+  if (idle && !idle_node_.linked()) {
+    worker_->idle_connections().PushBack(&idle_node_);
+  } else if (!idle && idle_node_.linked()) {
+    worker_->idle_connections().Remove(&idle_node_);
+  }
+}
+
+void Connection::CancelInFlight() {
+  if (!io_op_.in_flight) return;
+  io_uring_sqe* sqe = worker_->GetSqe();
+  io_uring_prep_cancel(sqe, &io_op_, 0);
+  io_uring_sqe_set_data(sqe, nullptr);
+}
+
+void Connection::OnTimeout() {
+  if (state_ == State::kFree || state_ == State::kClosing || state_ == State::kShuttingDown ||
+      state_ == State::kLingering) {
+    return;
+  }
+  ++worker_->counters().timeouts_total;
+  timed_out_ = true;
+  CancelInFlight();
+}
+
+void Connection::CloseIdle() {
+  SetIdle(false);
+  timed_out_ = true;
+  CancelInFlight();
+}
+
 void Connection::Start(int fd) {
   fd_ = fd;
   ++generation_;
   aborting_ = false;
+  timed_out_ = false;
+  SetDeadline(worker_->config().header_timeout);
   in_len_ = req_start_ = 0;
   parser_.Reset();
   if (!in_) {
@@ -75,6 +118,18 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) no
       return;
     }
     Close();
+    return;
+  }
+  if (timed_out_ && state_ != State::kClosing && state_ != State::kShuttingDown &&
+      state_ != State::kLingering) {
+    timed_out_ = false;
+    if (state_ == State::kReading && req_start_ < in_len_) {
+      // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
+      head_only_ = false;
+      RespondError(408, /*close=*/true);
+    } else {
+      Close();
+    }
     return;
   }
   switch (op->kind) {
@@ -122,12 +177,8 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) no
 }
 
 void Connection::OnWorkerStopping() {
-  if (waiting_for_request() && io_op_.in_flight) {
-    // Idle keep-alive: cancel the RECV; its completion closes the socket.
-    io_uring_sqe* sqe = worker_->GetSqe();
-    io_uring_prep_cancel(sqe, &io_op_, 0);
-    io_uring_sqe_set_data(sqe, nullptr);
-  }
+  // Idle keep-alive: cancel the RECV; its completion closes the socket.
+  if (waiting_for_request()) CancelInFlight();
   // Otherwise the response in progress finishes and ResponseDone() closes.
 }
 
@@ -135,9 +186,7 @@ void Connection::Abort() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
   aborting_ = true;
   if (io_op_.in_flight) {
-    io_uring_sqe* sqe = worker_->GetSqe();
-    io_uring_prep_cancel(sqe, &io_op_, 0);
-    io_uring_sqe_set_data(sqe, nullptr);
+    CancelInFlight();
     // A splice in an io-wq thread may not see the cancel; a shutdown makes
     // any socket operation finish at once. Shutdown is off the data path.
     shutdown(fd_, SHUT_RDWR);
@@ -157,6 +206,11 @@ void Connection::OnRecv(int res) {
     // EOF, reset, or a cancel while idle: nothing to answer.
     Close();
     return;
+  }
+  if (req_start_ == in_len_) {
+    // The first bytes of a request: the whole head must follow in time.
+    SetIdle(false);
+    SetDeadline(worker_->config().header_timeout);
   }
   in_len_ += static_cast<size_t>(res);
   Parse();
@@ -254,6 +308,7 @@ void Connection::OnDrainBody(int res) {
     return;
   }
   body_to_skip_ -= static_cast<uint64_t>(res);
+  SetDeadline(worker_->config().header_timeout);
   if (body_to_skip_ > 0) {
     SubmitDrainBody();
     return;
@@ -283,14 +338,16 @@ void Connection::Dispatch() {
     case PathError::kBadTarget:
     case PathError::kAboveRoot:
     case PathError::kNotAPath:
-      RespondError(400, !keep_alive_);
+      // Every 400 ends the connection: a client that sends a target we
+      // cannot read may not agree with us on where the next request starts.
+      RespondError(400, /*close=*/true);
       return;
   }
   // One of each conditional or range field, or the request is ambiguous.
   for (Field f : {Field::kRange, Field::kIfRange, Field::kIfMatch, Field::kIfNoneMatch,
                   Field::kIfModifiedSince, Field::kIfUnmodifiedSince}) {
     if (r.field_count(f) > 1) {
-      RespondError(400, !keep_alive_);
+      RespondError(400, /*close=*/true);
       return;
     }
   }
@@ -358,6 +415,7 @@ void Connection::RespondOptions() {
 }
 
 void Connection::SendSegments() {
+  SetDeadline(worker_->config().send_timeout);
   segment_index_ = 0;
   StartSegment();
 }
@@ -410,6 +468,7 @@ void Connection::OnSend(int res) {
     return;
   }
   worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  SetDeadline(worker_->config().send_timeout);  // Progress.
   out_sent_ += static_cast<size_t>(res);
   if (out_sent_ < segments_[segment_index_].length) {
     SubmitSend();  // Short send: continue where it stopped.
@@ -457,6 +516,7 @@ void Connection::OnSpliceOut(int res) {
     return;
   }
   worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  SetDeadline(worker_->config().send_timeout);  // Progress.
   pipe_bytes_ -= static_cast<uint32_t>(res);
   if (pipe_bytes_ > 0) {
     SubmitSpliceOut();
@@ -492,9 +552,12 @@ void Connection::ResponseDone() {
   parser_.Reset();
   if (req_start_ == in_len_) {
     req_start_ = in_len_ = 0;
+    SetIdle(true);
+    SetDeadline(worker_->config().keepalive_timeout);
     SubmitRecv();
     return;
   }
+  SetDeadline(worker_->config().header_timeout);
   Parse();  // A pipelined request is already buffered.
 }
 
@@ -521,6 +584,8 @@ void Connection::LingerThenClose() {
   // can destroy our last response before the client reads it. So: send FIN,
   // then read and discard until the client closes, for a bounded time.
   state_ = State::kShuttingDown;
+  ClearDeadline();  // The lingering RECV has a linked timeout of its own.
+  SetIdle(false);
   linger_bytes_ = 0;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kShutdown);
   io_uring_prep_shutdown(sqe, fd_, SHUT_WR);
@@ -562,6 +627,8 @@ void Connection::OnLingerStep() {
 }
 
 void Connection::Close() {
+  ClearDeadline();
+  SetIdle(false);
   ReleaseFile();
   state_ = State::kClosing;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kClose);

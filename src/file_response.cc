@@ -124,6 +124,12 @@ void Connection::OnPrimaryStatx(int res) {
     RespondError(500, !keep_alive_);
     return;
   }
+  if (S_ISREG(stx_.stx_mode) && resolved_.trailing_slash && !opening_index_) {
+    // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
+    ReleaseFile();
+    RespondError(404, !keep_alive_);
+    return;
+  }
   if (S_ISREG(stx_.stx_mode)) {
     const Request& r = parser_.request();
     coding_next_ = 0;

@@ -28,6 +28,20 @@ ABSL_FLAG(int, backlog, 4096, "listen() backlog of each worker's socket.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGINT/SIGTERM, how long in-flight responses may take to finish before the "
           "remaining connections are closed.");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(15),
+          "A request head must arrive completely within this time of its first byte (of the "
+          "connection, for a new one); else 408 and close.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(30),
+          "Idle keep-alive connections are closed after this long.");
+ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(30),
+          "A response that makes no progress for this long is abandoned and the connection "
+          "closed.");
+ABSL_FLAG(int, max_connections, 16384,
+          "Connections open at once over all workers; past it the longest-idle keep-alive "
+          "connection is closed, or, with none idle, new ones are refused until one closes.");
+ABSL_FLAG(std::string, user, "",
+          "When started as root, switch to this user after binding and opening the root.");
+ABSL_FLAG(std::string, group, "", "With --user: the group to switch to (default: the user's).");
 ABSL_FLAG(int, max_request_line, 8192, "Longest request line in bytes (longer: 414).");
 ABSL_FLAG(int, max_header_bytes, 16384,
           "Largest request head (request line and header fields) in bytes (larger: 431).");
@@ -80,6 +94,23 @@ int main(int argc, char** argv) {
   config.threads = absl::GetFlag(FLAGS_threads);
   config.backlog = absl::GetFlag(FLAGS_backlog);
   config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  config.header_timeout = absl::GetFlag(FLAGS_header_timeout);
+  config.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  config.send_timeout = absl::GetFlag(FLAGS_send_timeout);
+  config.max_connections = absl::GetFlag(FLAGS_max_connections);
+  config.user = absl::GetFlag(FLAGS_user);
+  config.group = absl::GetFlag(FLAGS_group);
+  for (absl::Duration d : {config.header_timeout, config.keepalive_timeout, config.send_timeout}) {
+    if (d < absl::Seconds(1) || d > absl::Hours(24)) {
+      sluice::LogError(
+          "--header_timeout, --keepalive_timeout and --send_timeout must be between 1s and 24h");
+      return kExitConfig;
+    }
+  }
+  if (config.max_connections < 1) {
+    sluice::LogError("--max_connections must be at least 1");
+    return kExitConfig;
+  }
   const int request_line = absl::GetFlag(FLAGS_max_request_line);
   const int header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
   const int headers = absl::GetFlag(FLAGS_max_headers);

@@ -1,6 +1,8 @@
 #include "sluice/server.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -59,6 +61,43 @@ absl::StatusOr<int> OpenRoot(const std::string& root) {
       absl::StrCat("cannot open document root '", root, "': ", strerror(err)));
 }
 
+// Binding to a low port and opening the root may need root; serving must not.
+absl::Status DropPrivileges(const ServerConfig& config) {
+  if (geteuid() != 0) {
+    if (!config.user.empty() || !config.group.empty()) {
+      const passwd* me = getpwuid(geteuid());
+      if (config.user.empty() || me == nullptr || config.user != me->pw_name) {
+        return absl::InvalidArgumentError("--user/--group need sluice to be started as root");
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (config.user.empty()) {
+    LogWarning("running as root: pass --user=NAME (and --group) to drop privileges after binding");
+    return absl::OkStatus();
+  }
+  const passwd* pw = getpwnam(config.user.c_str());
+  if (pw == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("--user: no user '", config.user, "'"));
+  gid_t gid = pw->pw_gid;
+  if (!config.group.empty()) {
+    const group* gr = getgrnam(config.group.c_str());
+    if (gr == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat("--group: no group '", config.group, "'"));
+    }
+    gid = gr->gr_gid;
+  }
+  // Order matters: supplementary groups and gid while still root, uid last.
+  if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("cannot drop privileges to ", config.user, ": ", strerror(errno)));
+  }
+  if (setuid(0) == 0) return absl::InternalError("privilege drop failed: could regain root");
+  LogInfo(absl::StrCat("dropped privileges to user ", config.user, " (uid ", pw->pw_uid, ", gid ",
+                       gid, ")"));
+  return absl::OkStatus();
+}
+
 std::string KernelRelease() {
   utsname u;
   if (uname(&u) != 0) return "unknown";
@@ -103,6 +142,20 @@ absl::Status RunServer(const ServerConfig& config) {
       return fd.status();
     }
     listen_fds.push_back(*fd);
+  }
+
+  if (absl::Status st = DropPrivileges(config); !st.ok()) {
+    for (int f : listen_fds) close(f);
+    close(*root_fd);
+    return st;
+  }
+  const int descriptors_needed = config.max_connections * 3 + 64;
+  if (rlimit rl;
+      getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < static_cast<rlim_t>(descriptors_needed)) {
+    LogWarning(absl::StrCat("the descriptor limit (", rl.rlim_cur,
+                            ") is below what --max_connections=", config.max_connections,
+                            " may need (", descriptors_needed,
+                            "): expect 503s and accept back-off under full load"));
   }
 
   // Signals are taken by sigwait() on this thread only; workers inherit the

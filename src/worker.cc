@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -23,6 +24,8 @@ int64_t MonotonicNs() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
+int64_t MonotonicSeconds() { return MonotonicNs() / 1000000000; }
+
 }  // namespace
 
 Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd)
@@ -31,7 +34,11 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
       config_(config),
       root_fd_(root_fd),
       listen_fd_(listen_fd),
-      pipes_(config.pipe_bytes, config.idle_pipes_max) {
+      pipes_(config.pipe_bytes, config.idle_pipes_max),
+      now_s_(MonotonicSeconds()),
+      wheel_(now_s_) {
+  const int threads = std::max(config.threads, 1);
+  max_active_ = static_cast<size_t>(std::max(1, (config.max_connections + threads - 1) / threads));
   for (Operation* op : {&accept_op_, &accept_retry_op_, &wake_op_, &tick_op_}) op->owner = this;
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
@@ -102,6 +109,9 @@ void Worker::Run() {
   SubmitTick();
   for (;;) {
     date_.Refresh(time(nullptr));
+    now_s_ = MonotonicSeconds();
+    wheel_.Advance(now_s_,
+                   [](TimerNode* node) { static_cast<Connection*>(node->owner)->OnTimeout(); });
     if (stopping_ && active_ == 0) break;
     ++counters_.submit_calls_total;
     const int ret = io_uring_submit_and_wait(&ring_, 1);
@@ -144,7 +154,7 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
       OnAccept(cqe->res, cqe->flags);
       break;
     case OpKind::kAcceptRetry:
-      if (!stopping_) SubmitAccept();
+      if (!stopping_ && !accept_paused_) SubmitAccept();
       break;
     case OpKind::kWake:
       OnWake(cqe->res);
@@ -168,9 +178,20 @@ void Worker::OnAccept(int res, uint32_t flags) {
   if (res >= 0) {
     if (stopping_) {
       CloseLater(res);
+    } else if (active_ >= max_active_ && idle_.empty()) {
+      // Over the limit with nobody idle to make room for: refuse this one
+      // and stop accepting until a connection closes.
+      ++counters_.rejected_total;
+      CloseLater(res);
+      PauseAccept();
     } else {
+      if (active_ >= max_active_) {
+        // Make room by closing the connection idle the longest.
+        static_cast<Connection*>(idle_.front()->owner)->CloseIdle();
+      }
       ++counters_.accepted_total;
       Allocate()->Start(res);
+      if (active_ >= max_active_ && idle_.empty()) PauseAccept();
     }
   } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
     // Out of descriptors or memory: back off instead of spinning, keep
@@ -185,8 +206,19 @@ void Worker::OnAccept(int res, uint32_t flags) {
   } else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
     LogError(absl::StrCat("worker ", index_, ": accept: ", strerror(-res)));
   }
-  if (!(flags & IORING_CQE_F_MORE) && !stopping_ && !accept_retry_op_.in_flight) {
+  if (!(flags & IORING_CQE_F_MORE) && !stopping_ && !accept_retry_op_.in_flight &&
+      !accept_paused_) {
     SubmitAccept();
+  }
+}
+
+void Worker::PauseAccept() {
+  if (accept_paused_) return;
+  accept_paused_ = true;
+  if (accept_op_.in_flight) {
+    io_uring_sqe* sqe = GetSqe();
+    io_uring_prep_cancel(sqe, &accept_op_, 0);
+    io_uring_sqe_set_data(sqe, nullptr);
   }
 }
 
@@ -266,6 +298,10 @@ void Worker::Recycle(Connection* conn) {
   ++counters_.closed_total;
   --active_;
   free_.push_back(conn);
+  if (accept_paused_ && active_ < max_active_ && !stopping_) {
+    accept_paused_ = false;
+    SubmitAccept();
+  }
 }
 
 }  // namespace sluice

@@ -18,6 +18,18 @@ struct ServerConfig {
   int threads = 1;
   int backlog = 4096;
   absl::Duration drain_timeout = absl::Seconds(10);
+  // The whole request head must arrive within this time of its first byte
+  // (of the connection, for a new one): slowloris defence. 408 then close.
+  absl::Duration header_timeout = absl::Seconds(15);
+  // An idle keep-alive connection is closed after this long.
+  absl::Duration keepalive_timeout = absl::Seconds(30);
+  // A response that makes no progress for this long is abandoned (slow readers).
+  absl::Duration send_timeout = absl::Seconds(30);
+  // Connections open at once, over all workers (each worker takes its share).
+  int max_connections = 16384;
+  // When started as root: drop to this user (and group) after binding.
+  std::string user;
+  std::string group;
   ParserLimits limits;
   // Request bodies (which a static server ignores) up to this size are read
   // and discarded so the connection stays usable; larger ones get 413+close.

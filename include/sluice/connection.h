@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "sluice/conditional.h"
 #include "sluice/http_parser.h"
 #include "sluice/operation.h"
@@ -24,6 +25,7 @@
 #include "sluice/pipe_pool.h"
 #include "sluice/range.h"
 #include "sluice/response.h"
+#include "sluice/timer_wheel.h"
 
 namespace sluice {
 
@@ -60,6 +62,10 @@ class Connection {
   void OnWorkerStopping();
   // The drain deadline passed: cancel what is in flight and close.
   void Abort();
+  // Our deadline (header, keep-alive or send timeout) passed.
+  void OnTimeout();
+  // The worker needs this idle keep-alive connection's slot.
+  void CloseIdle();
 
   State state() const { return state_; }
   uint32_t generation() const { return generation_; }
@@ -70,6 +76,10 @@ class Connection {
 
  private:
   io_uring_sqe* Prep(Operation* op, OpKind kind);
+  void SetDeadline(absl::Duration timeout);
+  void ClearDeadline();
+  void SetIdle(bool idle);
+  void CancelInFlight();
 
   // Reading and parsing.
   void SubmitRecv();
@@ -137,7 +147,10 @@ class Connection {
   uint32_t generation_ = 0;
   Operation io_op_;
   Operation timer_op_;
-  bool aborting_ = false;  // Abort() was called: close at the next completion.
+  bool aborting_ = false;   // Abort() was called: close at the next completion.
+  bool timed_out_ = false;  // OnTimeout() cancelled io_op_: act at its completion.
+  TimerNode timer_node_;    // In the worker's wheel while a deadline is set.
+  ListNode idle_node_;      // In the worker's idle list while idle between requests.
 
   // Input: in_[req_start_, in_len_) is unparsed; a request's views point
   // into it until its response is done.

@@ -21,6 +21,7 @@
 #include "sluice/operation.h"
 #include "sluice/pipe_pool.h"
 #include "sluice/ring.h"
+#include "sluice/timer_wheel.h"
 
 namespace sluice {
 
@@ -30,6 +31,8 @@ struct WorkerCounters {
   uint64_t requests_total = 0;
   uint64_t bytes_sent_total = 0;
   uint64_t cqes_total = 0;
+  uint64_t rejected_total = 0;  // Accepted past --max_connections and closed at once.
+  uint64_t timeouts_total = 0;
   uint64_t submit_calls_total = 0;
 };
 
@@ -59,6 +62,9 @@ class Worker {
   WorkerCounters& counters() { return counters_; }
   // A connection's socket is closed and nothing of it is in flight.
   void Recycle(Connection* conn);
+  TimerWheel& wheel() { return wheel_; }
+  IntrusiveList& idle_connections() { return idle_; }
+  int64_t now_s() const { return now_s_; }
   // xorshift64*: multipart boundaries need to be unpredictable to clients
   // that cannot see other responses, not cryptographic.
   uint64_t NextRandom() {
@@ -75,6 +81,7 @@ class Worker {
   void SubmitAccept();
   void OnAccept(int res, uint32_t flags);
   void SubmitAcceptRetry();
+  void PauseAccept();
   void SubmitWake();
   void OnWake(int res);
   void SubmitTick();
@@ -113,6 +120,11 @@ class Worker {
   std::vector<std::unique_ptr<Connection>> connections_;  // Every one ever made.
   std::vector<Connection*> free_;                         // Those in State::kFree.
   size_t active_ = 0;
+  size_t max_active_ = 0;       // This worker's share of --max_connections.
+  bool accept_paused_ = false;  // At max_active_ with no idle connection to close.
+  int64_t now_s_ = 0;           // Monotonic seconds, refreshed every loop.
+  TimerWheel wheel_;
+  IntrusiveList idle_;  // Idle keep-alive connections, oldest first.
   uint64_t random_ = 0x9E3779B97F4A7C15ull;
 };
 
