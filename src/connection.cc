@@ -52,9 +52,10 @@ io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
 }
 
 void Connection::SetDeadline(absl::Duration timeout) {
-  const int64_t seconds =
-      std::max<int64_t>(1, absl::ToInt64Seconds(absl::Ceil(timeout, absl::Seconds(1))));
-  worker_->wheel().Schedule(&timer_node_, worker_->now_s() + seconds);
+  // now_s() is truncated to the second, so one more second makes the
+  // timeout never shorter than asked (and at most a second longer).
+  const int64_t seconds = absl::ToInt64Seconds(absl::Ceil(timeout, absl::Seconds(1)));
+  worker_->wheel().Schedule(&timer_node_, worker_->now_s() + std::max<int64_t>(1, seconds) + 1);
 }
 
 void Connection::ClearDeadline() { worker_->wheel().Cancel(&timer_node_); }

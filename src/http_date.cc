@@ -41,13 +41,33 @@ bool Clock(std::string_view s, size_t pos, struct tm* tm) {
          Digits(s, pos + 6, 2, &tm->tm_sec);
 }
 
+bool IsDayName(std::string_view s) {
+  for (const char* d : kDays) {
+    if (s == d) return true;
+  }
+  return false;
+}
+
+bool IsLongDayName(std::string_view s) {
+  constexpr std::string_view kLong[] = {"Sunday",   "Monday", "Tuesday", "Wednesday",
+                                        "Thursday", "Friday", "Saturday"};
+  for (std::string_view d : kLong) {
+    if (s == d) return true;
+  }
+  return false;
+}
+
 std::optional<time_t> ToTime(struct tm* tm) {
   if (tm->tm_mday < 1 || tm->tm_mday > 31 || tm->tm_hour > 23 || tm->tm_min > 59 ||
       tm->tm_sec > 60 || tm->tm_mon < 0) {
     return std::nullopt;
   }
+  const int mday = tm->tm_mday;
+  const int mon = tm->tm_mon;
   const time_t t = timegm(tm);
   if (t == static_cast<time_t>(-1)) return std::nullopt;
+  // timegm rolls "31 Nov" over into December: refuse days the month lacks.
+  if (tm->tm_mday != mday || tm->tm_mon != mon) return std::nullopt;
   return t;
 }
 
@@ -78,8 +98,8 @@ void FormatHttpDate(time_t t, char* out) {
 std::optional<time_t> ParseHttpDate(std::string_view s) {
   struct tm tm = {};
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
-  if (s.size() == 29 && s[3] == ',' && s[4] == ' ' && s[7] == ' ' && s[11] == ' ' && s[16] == ' ' &&
-      s.substr(25) == " GMT") {
+  if (s.size() == 29 && IsDayName(s.substr(0, 3)) && s[3] == ',' && s[4] == ' ' && s[7] == ' ' &&
+      s[11] == ' ' && s[16] == ' ' && s.substr(25) == " GMT") {
     if (!Digits(s, 5, 2, &tm.tm_mday) || (tm.tm_mon = Month(s.substr(8, 3))) < 0 ||
         !Digits(s, 12, 4, &tm.tm_year) || !Clock(s, 17, &tm)) {
       return std::nullopt;
@@ -88,7 +108,8 @@ std::optional<time_t> ParseHttpDate(std::string_view s) {
     return ToTime(&tm);
   }
   // asctime: "Sun Nov  6 08:49:37 1994"
-  if (s.size() == 24 && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' && s[19] == ' ') {
+  if (s.size() == 24 && IsDayName(s.substr(0, 3)) && s[3] == ' ' && s[7] == ' ' && s[10] == ' ' &&
+      s[19] == ' ') {
     if ((tm.tm_mon = Month(s.substr(4, 3))) < 0) return std::nullopt;
     const std::string_view day = s.substr(8, 2);
     if (day[0] == ' ') {
@@ -102,16 +123,22 @@ std::optional<time_t> ParseHttpDate(std::string_view s) {
   }
   // RFC 850: "Sunday, 06-Nov-94 08:49:37 GMT"
   const size_t comma = s.find(", ");
-  if (comma != std::string_view::npos && comma >= 6 && s.size() == comma + 24 &&
-      s.substr(s.size() - 4) == " GMT") {
+  if (comma != std::string_view::npos && IsLongDayName(s.substr(0, comma)) &&
+      s.size() == comma + 24 && s.substr(s.size() - 4) == " GMT") {
     const size_t p = comma + 2;
     if (!Digits(s, p, 2, &tm.tm_mday) || s[p + 2] != '-' ||
         (tm.tm_mon = Month(s.substr(p + 3, 3))) < 0 || s[p + 6] != '-' ||
         !Digits(s, p + 7, 2, &tm.tm_year) || s[p + 9] != ' ' || !Clock(s, p + 10, &tm)) {
       return std::nullopt;
     }
-    // Two-digit years: RFC 9110 §5.6.7 says to read them as within 50 years.
-    if (tm.tm_year < 70) tm.tm_year += 100;
+    // Two-digit years: RFC 9110 §5.6.7 reads a year more than 50 years in
+    // the future as the most recent past year with those digits.
+    const time_t now = time(nullptr);
+    struct tm now_tm;
+    gmtime_r(&now, &now_tm);
+    int year = 2000 + tm.tm_year;
+    if (year > now_tm.tm_year + 1900 + 50) year -= 100;
+    tm.tm_year = year - 1900;
     return ToTime(&tm);
   }
   return std::nullopt;

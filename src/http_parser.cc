@@ -125,7 +125,8 @@ RequestParser::Status RequestParser::Feed(const char* data, size_t len) {
     const char* start = data + pos_;
     const void* nl = std::memchr(start, '\n', len - pos_);
     if (nl == nullptr) {
-      const size_t pending = len - pos_;
+      // A trailing CR may be the first half of the CRLF: not line content.
+      const size_t pending = len - pos_ - (data[len - 1] == '\r' ? 1 : 0);
       if (!have_request_line_ && pending > limits_.request_line_bytes_max) {
         return Fail(414, "request line too long");
       }

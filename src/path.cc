@@ -35,6 +35,7 @@ PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
   // absolute-form (RFC 9112 §3.2.2): the server must accept it; the authority
   // is ignored for file lookup (nothing on the filesystem path comes from the
   // client's idea of the host).
+  if (target.find('#') != std::string_view::npos) return PathError::kBadTarget;
   if (target.front() != '/') {
     size_t scheme_len = 0;
     if (StartsWithIgnoreCase(target, "http://")) {
@@ -45,14 +46,23 @@ PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
       return target.find('/') == std::string_view::npos ? PathError::kNotAPath
                                                         : PathError::kBadTarget;
     }
-    const size_t slash = target.find('/', scheme_len);
-    if (slash == scheme_len) return PathError::kBadTarget;  // Empty authority.
-    target = slash == std::string_view::npos ? std::string_view("/") : target.substr(slash);
+    // The authority ends at the first '/' or '?' (RFC 3986 §3.2).
+    const size_t end = target.find_first_of("/?", scheme_len);
+    if (end == scheme_len) return PathError::kBadTarget;  // Empty authority.
+    if (end == std::string_view::npos) {
+      target = "/";
+    } else if (target[end] == '?') {
+      // "http://h?q": an empty path with a query; the path is "/".
+      out->query = target.substr(end + 1);
+      out->has_query = true;
+      target = "/";
+    } else {
+      target = target.substr(end);
+    }
   }
-  if (target.find('#') != std::string_view::npos) return PathError::kBadTarget;
 
   std::string_view path = target;
-  if (const size_t q = target.find('?'); q != std::string_view::npos) {
+  if (const size_t q = target.find('?'); q != std::string_view::npos && !out->has_query) {
     path = target.substr(0, q);
     out->query = target.substr(q + 1);
     out->has_query = true;
