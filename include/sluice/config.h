@@ -12,6 +12,19 @@
 
 namespace sluice {
 
+// The `tiny` preset (SLUICE_TINY_RESOURCES) shrinks the rings and the pipe
+// pool so that the test suite exercises SQ-full, CQ-overflow and pipe-reuse
+// paths that production sizes rarely reach.
+#ifdef SLUICE_TINY_RESOURCES
+inline constexpr unsigned kDefaultRingEntries = 4;
+inline constexpr uint32_t kDefaultPipeBytes = 4096;
+inline constexpr size_t kDefaultIdlePipesMax = 1;
+#else
+inline constexpr unsigned kDefaultRingEntries = 1024;
+inline constexpr uint32_t kDefaultPipeBytes = 256 * 1024;
+inline constexpr size_t kDefaultIdlePipesMax = 32;
+#endif
+
 struct ServerConfig {
   std::string root = "www";
   std::string listen = "127.0.0.1:8080";
@@ -43,11 +56,11 @@ struct ServerConfig {
   size_t max_ranges = 16;     // More ranges in one request → 200 with the whole file.
   std::string cache_control;  // Cache-Control value for files; empty: none.
   bool precompressed = true;  // Serve foo.br / foo.gz for foo when accepted.
-  unsigned ring_entries = 1024;
+  unsigned ring_entries = kDefaultRingEntries;
   unsigned iowq_bounded_max = 4;
   unsigned iowq_unbounded_max = 16;
-  uint32_t pipe_bytes = 256 * 1024;
-  size_t idle_pipes_max = 32;
+  uint32_t pipe_bytes = kDefaultPipeBytes;
+  size_t idle_pipes_max = kDefaultIdlePipesMax;
 };
 
 }  // namespace sluice
