@@ -19,6 +19,12 @@
 namespace sluice {
 namespace {
 
+int64_t MonotonicNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 constexpr std::string_view kAllow = "Allow: GET, HEAD, OPTIONS\r\n";
 constexpr uint64_t kLingerBytesMax = 1 << 20;
 
@@ -44,6 +50,7 @@ bool Connection::waiting_for_request() const {
 
 io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
   io_uring_sqe* sqe = worker_->GetSqe();
+  worker_->OnSubmit(kind);
   op->kind = kind;
   op->in_flight = true;
   op->generation = generation_;
@@ -69,10 +76,7 @@ void Connection::SetIdle(bool idle) {
 }
 
 void Connection::CancelInFlight() {
-  if (!io_op_.in_flight) return;
-  io_uring_sqe* sqe = worker_->GetSqe();
-  io_uring_prep_cancel(sqe, &io_op_, 0);
-  io_uring_sqe_set_data(sqe, nullptr);
+  if (io_op_.in_flight) worker_->SubmitCancel(&io_op_);
 }
 
 void Connection::OnTimeout() {
@@ -80,7 +84,7 @@ void Connection::OnTimeout() {
       state_ == State::kLingering) {
     return;
   }
-  ++worker_->counters().timeouts_total;
+  worker_->metrics().timeouts_total.Add();
   timed_out_ = true;
   CancelInFlight();
 }
@@ -91,8 +95,10 @@ void Connection::CloseIdle() {
   CancelInFlight();
 }
 
-void Connection::Start(int fd) {
+void Connection::Start(int fd, bool metrics_only) {
   fd_ = fd;
+  metrics_only_ = metrics_only;
+  peer_known_ = false;
   ++generation_;
   aborting_ = false;
   timed_out_ = false;
@@ -127,6 +133,7 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) no
     if (state_ == State::kReading && req_start_ < in_len_) {
       // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
       head_only_ = false;
+      method_class_ = MethodClass::kOther;
       RespondError(408, /*close=*/true);
     } else {
       Close();
@@ -210,6 +217,8 @@ void Connection::OnRecv(int res) {
   }
   if (req_start_ == in_len_) {
     // The first bytes of a request: the whole head must follow in time.
+    request_start_ns_ = MonotonicNanos();
+    request_line_seen_ = false;
     SetIdle(false);
     SetDeadline(worker_->config().header_timeout);
   }
@@ -221,6 +230,7 @@ void Connection::Parse() {
   const RequestParser::Status st = parser_.Feed(in_.get() + req_start_, in_len_ - req_start_);
   if (st == RequestParser::Status::kError) {
     head_only_ = false;
+    method_class_ = MethodClass::kOther;
     RespondError(parser_.error_status(), /*close=*/true);
     return;
   }
@@ -240,6 +250,7 @@ void Connection::Parse() {
       return;
     }
     head_only_ = false;
+    method_class_ = MethodClass::kOther;
     RespondError(parser_.in_request_line() ? 414 : 431, /*close=*/true);
     return;
   }
@@ -252,8 +263,21 @@ void Connection::Parse() {
 
 void Connection::HandleRequest() {
   const Request& r = parser_.request();
-  ++worker_->counters().requests_total;
   consumed_ = r.head_bytes;
+  request_line_seen_ = true;
+  switch (r.method) {
+    case Method::kGet:
+      method_class_ = MethodClass::kGet;
+      break;
+    case Method::kHead:
+      method_class_ = MethodClass::kHead;
+      break;
+    case Method::kOptions:
+      method_class_ = MethodClass::kOptions;
+      break;
+    default:
+      method_class_ = MethodClass::kOther;
+  }
   client_http10_ = r.version_minor == 0;
   head_only_ = r.method == Method::kHead;
   keep_alive_ = r.KeepAlive() && !worker_->stopping();
@@ -319,6 +343,16 @@ void Connection::OnDrainBody(int res) {
 
 void Connection::Dispatch() {
   const Request& r = parser_.request();
+  if (metrics_only_ || worker_->ServesMetricsOnMainListener()) {
+    if (IsMetricsTarget(r.target)) {
+      HandleMetrics();
+      return;
+    }
+    if (metrics_only_) {
+      RespondError(404, !keep_alive_);
+      return;
+    }
+  }
   switch (r.method) {
     case Method::kGet:
     case Method::kHead:
@@ -362,7 +396,9 @@ void Connection::Dispatch() {
 
 // ---------------------------------------------------------------- sending --
 
-void Connection::BeginResponse() {
+void Connection::BeginResponse(int status) {
+  status_ = status;
+  head_len_ = 0;
   out_.clear();
   segments_.clear();
   segment_index_ = 0;
@@ -388,8 +424,9 @@ void Connection::AddFileSegment(uint64_t offset, uint64_t length) {
 
 void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
   if (close) keep_alive_ = false;
-  BeginResponse();
+  BeginResponse(status);
   AppendErrorResponse(&out_, Common(status), head_only_, extra_fields);
+  head_len_ = out_.find("\r\n\r\n") + 4;
   AddMemorySegment(0);
   SendSegments();
 }
@@ -407,15 +444,22 @@ void Connection::RespondRedirect() {
 }
 
 void Connection::RespondOptions() {
-  BeginResponse();
+  BeginResponse(204);
   AppendStatusAndCommon(&out_, Common(204));
   out_.append(kAllow);
-  EndHead(&out_);
+  FinishHead();
   AddMemorySegment(0);
   SendSegments();
 }
 
+void Connection::FinishHead() {
+  EndHead(&out_);
+  head_len_ = out_.size();
+}
+
 void Connection::SendSegments() {
+  worker_->metrics().CountRequest(method_class_, status_);
+  response_bytes_ = 0;
   SetDeadline(worker_->config().send_timeout);
   segment_index_ = 0;
   StartSegment();
@@ -468,7 +512,8 @@ void Connection::OnSend(int res) {
     Close();
     return;
   }
-  worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
+  response_bytes_ += static_cast<uint64_t>(res);
   SetDeadline(worker_->config().send_timeout);  // Progress.
   out_sent_ += static_cast<size_t>(res);
   if (out_sent_ < segments_[segment_index_].length) {
@@ -516,7 +561,8 @@ void Connection::OnSpliceOut(int res) {
     Close();
     return;
   }
-  worker_->counters().bytes_sent_total += static_cast<uint64_t>(res);
+  worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
+  response_bytes_ += static_cast<uint64_t>(res);
   SetDeadline(worker_->config().send_timeout);  // Progress.
   pipe_bytes_ -= static_cast<uint32_t>(res);
   if (pipe_bytes_ > 0) {
@@ -544,6 +590,10 @@ void Connection::OnPollOut(int res) {
 
 void Connection::ResponseDone() {
   ReleaseFile();
+  const int64_t now_ns = MonotonicNanos();
+  worker_->metrics().latency_us.Record(
+      static_cast<uint64_t>(std::max<int64_t>(0, now_ns - request_start_ns_) / 1000));
+  if (worker_->access_log_enabled()) LogAccess();
   if (!keep_alive_ || worker_->stopping()) {
     LingerThenClose();
     return;
@@ -559,7 +609,8 @@ void Connection::ResponseDone() {
     return;
   }
   SetDeadline(worker_->config().header_timeout);
-  Parse();  // A pipelined request is already buffered.
+  request_start_ns_ = now_ns;  // Its bytes were here; its turn starts now.
+  Parse();                     // A pipelined request is already buffered.
 }
 
 // ---------------------------------------------------------------- closing --

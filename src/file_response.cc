@@ -218,8 +218,8 @@ void Connection::ServeRepresentation() {
     return;
   }
 
-  BeginResponse();
   const bool partial = ranges.kind == RangeSet::Kind::kSatisfiable;
+  BeginResponse(partial ? 206 : 200);
   AppendStatusAndCommon(&out_, Common(partial ? 206 : 200));
   AppendRepresentationFields();
   AppendField(&out_, "Accept-Ranges", "bytes");
@@ -237,7 +237,7 @@ void Connection::ServeRepresentation() {
     AppendContentRange(&out_, offset, ranges.ranges[0].last(), size);
   }
   AppendFieldUint(&out_, "Content-Length", length);
-  EndHead(&out_);
+  FinishHead();
   if (head_only_ || length == 0) {
     ReleaseFile();
     AddMemorySegment(0);
@@ -281,7 +281,7 @@ void Connection::BuildMultipart(const RangeSet& ranges) {
 
   out_.append("Content-Type: multipart/byteranges; boundary=").append(boundary).append("\r\n");
   AppendFieldUint(&out_, "Content-Length", parts.size() + body_bytes);
-  EndHead(&out_);
+  FinishHead();
   if (head_only_) {
     ReleaseFile();
     AddMemorySegment(0);
@@ -300,10 +300,10 @@ void Connection::BuildMultipart(const RangeSet& ranges) {
 
 void Connection::RespondNotModified() {
   ReleaseFile();
-  BeginResponse();
+  BeginResponse(304);
   AppendStatusAndCommon(&out_, Common(304));
   AppendRepresentationFields();
-  EndHead(&out_);
+  FinishHead();
   AddMemorySegment(0);
   SendSegments();
 }

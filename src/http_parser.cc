@@ -66,6 +66,7 @@ constexpr FieldEntry kFields[] = {
     {"accept-encoding", Field::kAcceptEncoding},
     {"user-agent", Field::kUserAgent},
     {"referer", Field::kReferer},
+    {"accept", Field::kAccept},
 };
 
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). More than 18 digits is refused

@@ -143,4 +143,75 @@ absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, Sock
   return closer.release();
 }
 
+absl::StatusOr<std::vector<CidrRange>> ParseCidrList(std::string_view text) {
+  std::vector<CidrRange> out;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string item(text.substr(0, comma));
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.erase(item.begin());
+    while (!item.empty() && item.back() == ' ') item.pop_back();
+    if (item.empty()) continue;
+    CidrRange r;
+    std::string host = item;
+    int prefix = -1;
+    if (const size_t slash = item.find('/'); slash != std::string::npos) {
+      host = item.substr(0, slash);
+      const std::string bits = item.substr(slash + 1);
+      const auto res = std::from_chars(bits.data(), bits.data() + bits.size(), prefix);
+      if (bits.empty() || res.ec != std::errc() || res.ptr != bits.data() + bits.size()) {
+        return absl::InvalidArgumentError(absl::StrCat("invalid CIDR '", item, "'"));
+      }
+    }
+    if (inet_pton(AF_INET, host.c_str(), r.address) == 1) {
+      r.family = AF_INET;
+      if (prefix < 0) prefix = 32;
+      if (prefix > 32) return absl::InvalidArgumentError(absl::StrCat("invalid CIDR '", item, "'"));
+    } else if (inet_pton(AF_INET6, host.c_str(), r.address) == 1) {
+      r.family = AF_INET6;
+      if (prefix < 0) prefix = 128;
+      if (prefix > 128) {
+        return absl::InvalidArgumentError(absl::StrCat("invalid CIDR '", item, "'"));
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("invalid CIDR '", item, "'"));
+    }
+    r.prefix_bits = prefix;
+    out.push_back(r);
+  }
+  return out;
+}
+
+bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr_storage& peer) {
+  int family = peer.ss_family;
+  const unsigned char* addr = nullptr;
+  if (family == AF_INET) {
+    addr = reinterpret_cast<const unsigned char*>(
+        &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr);
+  } else if (family == AF_INET6) {
+    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr;
+    addr = reinterpret_cast<const unsigned char*>(a6);
+    if (IN6_IS_ADDR_V4MAPPED(a6)) {
+      family = AF_INET;
+      addr += 12;
+    }
+  } else {
+    return false;
+  }
+  for (const CidrRange& r : ranges) {
+    if (r.family != family) continue;
+    int bits = r.prefix_bits;
+    bool match = true;
+    for (int i = 0; bits > 0; ++i, bits -= 8) {
+      const unsigned char mask = bits >= 8 ? 0xff : static_cast<unsigned char>(0xff << (8 - bits));
+      if ((addr[i] & mask) != (r.address[i] & mask)) {
+        match = false;
+        break;
+      }
+    }
+    if (match) return true;
+  }
+  return false;
+}
+
 }  // namespace sluice

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/mime.h"
 #include "sluice/range.h"
@@ -39,6 +40,15 @@ ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(30),
 ABSL_FLAG(int, max_connections, 16384,
           "Connections open at once over all workers; past it the longest-idle keep-alive "
           "connection is closed, or, with none idle, new ones are refused until one closes.");
+ABSL_FLAG(std::string, metrics_path, "/metrics", "Path of the JSON/Prometheus metrics endpoint.");
+ABSL_FLAG(std::string, metrics_allow, "127.0.0.0/8,::1",
+          "Comma-separated CIDR ranges of clients that may read the metrics; others get 404.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve the metrics on this ADDR:PORT instead of the main listener (which then "
+          "serves files only).");
+ABSL_FLAG(std::string, access_log, "",
+          "Access log path in nginx's combined format ('-' for stdout; empty: off). SIGUSR1 "
+          "reopens it.");
 ABSL_FLAG(std::string, user, "",
           "When started as root, switch to this user after binding and opening the root.");
 ABSL_FLAG(std::string, group, "", "With --user: the group to switch to (default: the user's).");
@@ -99,6 +109,21 @@ int main(int argc, char** argv) {
   config.send_timeout = absl::GetFlag(FLAGS_send_timeout);
   config.max_connections = absl::GetFlag(FLAGS_max_connections);
   config.user = absl::GetFlag(FLAGS_user);
+  config.metrics_path = absl::GetFlag(FLAGS_metrics_path);
+  if (config.metrics_path.empty() || config.metrics_path[0] != '/' ||
+      config.metrics_path.find_first_of("?# ") != std::string::npos) {
+    sluice::LogError("--metrics_path must start with '/' and contain no '?', '#' or space");
+    return kExitConfig;
+  }
+  absl::StatusOr<std::vector<sluice::CidrRange>> allow =
+      sluice::ParseCidrList(absl::GetFlag(FLAGS_metrics_allow));
+  if (!allow.ok()) {
+    sluice::LogError(absl::StrCat("--metrics_allow: ", allow.status().message()));
+    return kExitConfig;
+  }
+  config.metrics_allow = *allow;
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.access_log = absl::GetFlag(FLAGS_access_log);
   config.group = absl::GetFlag(FLAGS_group);
   for (absl::Duration d : {config.header_timeout, config.keepalive_timeout, config.send_timeout}) {
     if (d < absl::Seconds(1) || d > absl::Hours(24)) {

@@ -34,6 +34,12 @@ const char* OpKindName(OpKind kind) {
       return "tick";
     case OpKind::kAcceptRetry:
       return "accept_retry";
+    case OpKind::kLogWrite:
+      return "log_write";
+    case OpKind::kCloseFile:
+      return "close_file";
+    case OpKind::kCancel:
+      return "cancel";
     case OpKind::kCount:
       break;
   }

@@ -18,8 +18,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/access_log.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
+#include "sluice/metrics.h"
 #include "sluice/worker.h"
 
 namespace sluice {
@@ -144,6 +146,34 @@ absl::Status RunServer(const ServerConfig& config) {
     listen_fds.push_back(*fd);
   }
 
+  // --metrics_listen: one extra socket, served by worker 0.
+  int metrics_fd = -1;
+  SocketAddress metrics_bound;
+  if (!config.metrics_listen.empty()) {
+    absl::StatusOr<SocketAddress> maddr = ParseListenAddress(config.metrics_listen);
+    absl::Status st = maddr.ok() ? CheckAddressFree(*maddr) : maddr.status();
+    absl::StatusOr<int> fd =
+        st.ok() ? OpenListener(*maddr, config.backlog, &metrics_bound) : absl::StatusOr<int>(st);
+    if (!fd.ok()) {
+      for (int f : listen_fds) close(f);
+      close(*root_fd);
+      return absl::Status(fd.status().code(),
+                          absl::StrCat("--metrics_listen: ", fd.status().message()));
+    }
+    metrics_fd = *fd;
+  }
+  std::unique_ptr<AccessLogFile> access_log;
+  if (!config.access_log.empty()) {
+    absl::StatusOr<std::unique_ptr<AccessLogFile>> log = AccessLogFile::Open(config.access_log);
+    if (!log.ok()) {
+      for (int f : listen_fds) close(f);
+      if (metrics_fd >= 0) close(metrics_fd);
+      close(*root_fd);
+      return log.status();
+    }
+    access_log = std::move(*log);
+  }
+
   if (absl::Status st = DropPrivileges(config); !st.ok()) {
     for (int f : listen_fds) close(f);
     close(*root_fd);
@@ -171,7 +201,8 @@ absl::Status RunServer(const ServerConfig& config) {
   std::vector<std::unique_ptr<Worker>> workers;
   for (int i = 0; i < config.threads; ++i) {
     const int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
-    workers.push_back(std::make_unique<Worker>(i, cpu, config, *root_fd, listen_fds[i]));
+    workers.push_back(std::make_unique<Worker>(i, cpu, config, *root_fd, listen_fds[i],
+                                               i == 0 ? metrics_fd : -1, access_log.get()));
   }
 
   std::vector<absl::Status> init_status(workers.size());
@@ -195,6 +226,21 @@ absl::Status RunServer(const ServerConfig& config) {
       break;
     }
   }
+  MetricsRegistry registry;
+  if (failed.ok()) {
+    registry.info.version = kVersion;
+    registry.info.threads = config.threads;
+    registry.info.ring_flags = workers[0]->ring_info().setup_flags_text;
+    registry.info.kernel = KernelRelease();
+    registry.info.start_time_unix = time(nullptr);
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    registry.info.start_monotonic_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    for (auto& w : workers) {
+      registry.workers.push_back(&w->metrics());
+      w->set_metrics_registry(&registry);
+    }
+  }
   start_serving = failed.ok();
   go.count_down();
   if (!failed.ok()) {
@@ -216,11 +262,18 @@ absl::Status RunServer(const ServerConfig& config) {
                            absl::FormatDuration(config.drain_timeout), ")"));
       break;
     }
+    if (sig == SIGUSR1 && access_log) {
+      // logrotate's convention: the file was moved; open the path again.
+      absl::Status st = access_log->Reopen();
+      LogInfo(st.ok() ? std::string("SIGUSR1: access log reopened") : std::string(st.message()));
+      continue;
+    }
     LogInfo(absl::StrCat("received ", strsignal(sig), ": nothing to do"));
   }
   for (auto& w : workers) w->RequestStop();
   for (auto& t : threads) t.join();
   workers.clear();
+  access_log.reset();
   close(*root_fd);
   LogInfo("stopped");
   return absl::OkStatus();

@@ -28,7 +28,8 @@ int64_t MonotonicSeconds() { return MonotonicNs() / 1000000000; }
 
 }  // namespace
 
-Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd)
+Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd,
+               int metrics_listen_fd, AccessLogFile* access_log)
     : index_(index),
       cpu_(cpu),
       config_(config),
@@ -39,7 +40,13 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
       wheel_(now_s_) {
   const int threads = std::max(config.threads, 1);
   max_active_ = static_cast<size_t>(std::max(1, (config.max_connections + threads - 1) / threads));
-  for (Operation* op : {&accept_op_, &accept_retry_op_, &wake_op_, &tick_op_}) op->owner = this;
+  for (Operation* op :
+       {&accept_op_, &metrics_accept_op_, &accept_retry_op_, &wake_op_, &tick_op_}) {
+    op->owner = this;
+  }
+  metrics_listen_fd_ = metrics_listen_fd;
+  metrics_.cpu = cpu;
+  if (access_log != nullptr) access_log_ = std::make_unique<AccessLogWriter>(this, access_log);
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
@@ -51,6 +58,7 @@ Worker::~Worker() {
   connections_.clear();  // Closes any descriptors they still hold.
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (listen_fd_ >= 0) close(listen_fd_);
+  if (metrics_listen_fd_ >= 0) close(metrics_listen_fd_);
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
@@ -66,6 +74,8 @@ absl::Status Worker::Init() {
                               config_.iowq_unbounded_max, &ring_info_);
   if (!st.ok()) return st;
   ring_ready_ = true;
+  metrics_.sq_entries.Set(ring_info_.sq_entries);
+  metrics_.cq_entries.Set(ring_info_.cq_entries);
   return absl::OkStatus();
 }
 
@@ -81,7 +91,7 @@ io_uring_sqe* Worker::GetSqe() {
   // cannot lose completions, so submitting is always safe here.
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-    ++counters_.submit_calls_total;
+    metrics_.submit_calls_total.Add();
     const int ret = io_uring_submit(&ring_);
     if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
       LogError(absl::StrCat("worker ", index_, ": io_uring_submit: ", strerror(-ret)));
@@ -91,6 +101,7 @@ io_uring_sqe* Worker::GetSqe() {
 
 io_uring_sqe* Worker::PrepWorkerOp(Operation* op, OpKind kind) {
   io_uring_sqe* sqe = GetSqe();
+  OnSubmit(kind);
   op->kind = kind;
   op->in_flight = true;
   io_uring_sqe_set_data(sqe, op);
@@ -100,11 +111,20 @@ io_uring_sqe* Worker::PrepWorkerOp(Operation* op, OpKind kind) {
 void Worker::CloseLater(int fd) {
   io_uring_sqe* sqe = GetSqe();
   io_uring_prep_close(sqe, fd);
-  io_uring_sqe_set_data(sqe, nullptr);  // Result not needed: nothing waits on it.
+  io_uring_sqe_set_data64(sqe, FireAndForgetTag(OpKind::kCloseFile));
+  OnSubmit(OpKind::kCloseFile);
+}
+
+void Worker::SubmitCancel(Operation* op) {
+  io_uring_sqe* sqe = GetSqe();
+  io_uring_prep_cancel(sqe, op, 0);
+  io_uring_sqe_set_data64(sqe, FireAndForgetTag(OpKind::kCancel));
+  OnSubmit(OpKind::kCancel);
 }
 
 void Worker::Run() {
   SubmitAccept();
+  SubmitMetricsAccept();
   SubmitWake();
   SubmitTick();
   for (;;) {
@@ -112,8 +132,14 @@ void Worker::Run() {
     now_s_ = MonotonicSeconds();
     wheel_.Advance(now_s_,
                    [](TimerNode* node) { static_cast<Connection*>(node->owner)->OnTimeout(); });
-    if (stopping_ && active_ == 0) break;
-    ++counters_.submit_calls_total;
+    if (stopping_ && active_ == 0) {
+      // Last lines of the access log go out before the worker ends.
+      if (access_log_ == nullptr) break;
+      access_log_->Flush();
+      if (!access_log_->in_flight()) break;
+    }
+    metrics_.submit_calls_total.Add();
+    metrics_.sq_ready.Set(io_uring_sq_ready(&ring_));
     const int ret = io_uring_submit_and_wait(&ring_, 1);
     if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
       LogError(absl::StrCat("worker ", index_, ": io_uring_submit_and_wait: ", strerror(-ret)));
@@ -127,16 +153,27 @@ void Worker::Run() {
       ++count;
     }
     io_uring_cq_advance(&ring_, count);
-    counters_.cqes_total += count;
+    metrics_.cqes_total.Add(count);
+    metrics_.cq_ready.Set(count);
+    if (count > 0) metrics_.batch.Record(count);
+    metrics_.cq_overflow_total.Set(*ring_.cq.koverflow);
+    metrics_.active.Set(active_);
+    metrics_.idle_keepalive.Set(idle_.size());
   }
   // Worker-level operations (accept, wake, tick) may still be armed; the
   // ring's teardown cancels them.
 }
 
 void Worker::Dispatch(const io_uring_cqe* cqe) {
-  auto* op = static_cast<Operation*>(io_uring_cqe_get_data(cqe));
-  if (op == nullptr) return;  // Fire-and-forget (CLOSE of a file, cancels).
+  const uint64_t tag = io_uring_cqe_get_data64(cqe);
+  if (tag < kMaxFireAndForgetTag) {
+    // CLOSE of a file or a cancel: nothing waits for it, only the count.
+    if (tag > 0) metrics_.in_flight[tag - 1].Sub();
+    return;
+  }
+  auto* op = reinterpret_cast<Operation*>(tag);
   const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
+  if (!more) metrics_.in_flight[static_cast<size_t>(op->kind)].Sub();
   if (op->owner != this) {
     auto* conn = static_cast<Connection*>(op->owner);
     if (op->generation != conn->generation()) {
@@ -151,7 +188,10 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
   if (!more) op->in_flight = false;
   switch (op->kind) {
     case OpKind::kAccept:
-      OnAccept(cqe->res, cqe->flags);
+      OnAccept(op, cqe->res, cqe->flags);
+      break;
+    case OpKind::kLogWrite:
+      if (access_log_) access_log_->OnWrite(cqe->res);
       break;
     case OpKind::kAcceptRetry:
       if (!stopping_ && !accept_paused_) SubmitAccept();
@@ -174,14 +214,34 @@ void Worker::SubmitAccept() {
   io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-void Worker::OnAccept(int res, uint32_t flags) {
+void Worker::SubmitMetricsAccept() {
+  if (metrics_listen_fd_ < 0 || metrics_accept_op_.in_flight) return;
+  io_uring_sqe* sqe = PrepWorkerOp(&metrics_accept_op_, OpKind::kAccept);
+  io_uring_prep_multishot_accept(sqe, metrics_listen_fd_, nullptr, nullptr,
+                                 SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+void Worker::OnAccept(Operation* op, int res, uint32_t flags) {
+  if (op == &metrics_accept_op_) {
+    // The metrics listener: few clients, no limit games, no back-off dance.
+    if (res >= 0) {
+      if (stopping_) {
+        CloseLater(res);
+      } else {
+        metrics_.accepted_total.Add();
+        Allocate()->Start(res, /*metrics_only=*/true);
+      }
+    }
+    if (!(flags & IORING_CQE_F_MORE) && !stopping_) SubmitMetricsAccept();
+    return;
+  }
   if (res >= 0) {
     if (stopping_) {
       CloseLater(res);
     } else if (active_ >= max_active_ && idle_.empty()) {
       // Over the limit with nobody idle to make room for: refuse this one
       // and stop accepting until a connection closes.
-      ++counters_.rejected_total;
+      metrics_.rejected_total.Add();
       CloseLater(res);
       PauseAccept();
     } else {
@@ -189,18 +249,14 @@ void Worker::OnAccept(int res, uint32_t flags) {
         // Make room by closing the connection idle the longest.
         static_cast<Connection*>(idle_.front()->owner)->CloseIdle();
       }
-      ++counters_.accepted_total;
-      Allocate()->Start(res);
+      metrics_.accepted_total.Add();
+      Allocate()->Start(res, /*metrics_only=*/false);
       if (active_ >= max_active_ && idle_.empty()) PauseAccept();
     }
   } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
     // Out of descriptors or memory: back off instead of spinning, keep
     // serving what we have, and try again shortly.
-    if (accept_op_.in_flight) {
-      io_uring_sqe* sqe = GetSqe();
-      io_uring_prep_cancel(sqe, &accept_op_, 0);
-      io_uring_sqe_set_data(sqe, nullptr);
-    }
+    if (accept_op_.in_flight) SubmitCancel(&accept_op_);
     if (!accept_retry_op_.in_flight && !stopping_) SubmitAcceptRetry();
     return;
   } else if (res != -ECANCELED && res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
@@ -215,11 +271,7 @@ void Worker::OnAccept(int res, uint32_t flags) {
 void Worker::PauseAccept() {
   if (accept_paused_) return;
   accept_paused_ = true;
-  if (accept_op_.in_flight) {
-    io_uring_sqe* sqe = GetSqe();
-    io_uring_prep_cancel(sqe, &accept_op_, 0);
-    io_uring_sqe_set_data(sqe, nullptr);
-  }
+  if (accept_op_.in_flight) SubmitCancel(&accept_op_);
 }
 
 void Worker::SubmitAcceptRetry() {
@@ -250,6 +302,7 @@ void Worker::SubmitTick() {
 }
 
 void Worker::OnTick(int /*res*/) {
+  if (access_log_) access_log_->Tick();
   if (stopping_ && !forced_ && MonotonicNs() >= drain_deadline_ns_) ForceCloseAll();
   SubmitTick();
 }
@@ -260,15 +313,13 @@ void Worker::BeginDrain() {
   // Stop accepting: cancel the multishot accept and close the listener so
   // the kernel hands new connections to nobody (the other workers are
   // draining too).
-  if (accept_op_.in_flight) {
-    io_uring_sqe* sqe = GetSqe();
-    io_uring_prep_cancel(sqe, &accept_op_, 0);
-    io_uring_sqe_set_data(sqe, nullptr);
-  }
-  if (listen_fd_ >= 0) {
-    shutdown(listen_fd_, SHUT_RDWR);
-    close(listen_fd_);
-    listen_fd_ = -1;
+  if (accept_op_.in_flight) SubmitCancel(&accept_op_);
+  if (metrics_accept_op_.in_flight) SubmitCancel(&metrics_accept_op_);
+  for (int* fd : {&listen_fd_, &metrics_listen_fd_}) {
+    if (*fd < 0) continue;
+    shutdown(*fd, SHUT_RDWR);
+    close(*fd);
+    *fd = -1;
   }
   for (const auto& conn : connections_) {
     if (conn->state() != Connection::State::kFree) conn->OnWorkerStopping();
@@ -295,7 +346,7 @@ Connection* Worker::Allocate() {
 }
 
 void Worker::Recycle(Connection* conn) {
-  ++counters_.closed_total;
+  metrics_.closed_total.Add();
   --active_;
   free_.push_back(conn);
   if (accept_paused_ && active_ < max_active_ && !stopping_) {

@@ -6,9 +6,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "sluice/http_parser.h"
+#include "sluice/listener.h"
 
 namespace sluice {
 
@@ -40,6 +42,13 @@ struct ServerConfig {
   absl::Duration send_timeout = absl::Seconds(30);
   // Connections open at once, over all workers (each worker takes its share).
   int max_connections = 16384;
+  // /metrics: the path it answers on, who may read it, and optionally a
+  // listener of its own (then the main listener serves files only).
+  std::string metrics_path = "/metrics";
+  std::vector<CidrRange> metrics_allow;
+  std::string metrics_listen;
+  // Access log: empty = off, "-" = stdout.
+  std::string access_log;
   // When started as root: drop to this user (and group) after binding.
   std::string user;
   std::string group;

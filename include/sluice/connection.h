@@ -10,6 +10,7 @@
 
 #include <liburing.h>
 #include <linux/openat2.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 #include "absl/time/time.h"
 #include "sluice/conditional.h"
 #include "sluice/http_parser.h"
+#include "sluice/metrics.h"
 #include "sluice/operation.h"
 #include "sluice/path.h"
 #include "sluice/pipe_pool.h"
@@ -54,8 +56,9 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
-  // Takes an accepted socket and starts reading.
-  void Start(int fd);
+  // Takes an accepted socket and starts reading. A metrics-only connection
+  // came from --metrics_listen and is answered nothing but metrics.
+  void Start(int fd, bool metrics_only);
   // Routes one completion for io_op_ or timer_op_.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept;
   // The worker is draining: close now if idle, else close after this response.
@@ -111,7 +114,14 @@ class Connection {
     uint64_t length;
     bool from_file;
   };
-  void BeginResponse();
+  void BeginResponse(int status);
+  void FinishHead();  // Ends the head in out_ and notes its length.
+  // /metrics (metrics_endpoint.cc).
+  bool IsMetricsTarget(std::string_view target) const;
+  void HandleMetrics();
+  bool PeerAllowedMetrics();
+  bool LoadPeer();
+  void LogAccess();
   CommonFields Common(int status) const;
   void AddMemorySegment(size_t begin);
   void AddFileSegment(uint64_t offset, uint64_t length);
@@ -164,6 +174,17 @@ class Connection {
   int linger_res_ = 0;         // Result of the last lingering RECV.
   uint64_t linger_bytes_ = 0;  // Bytes discarded while lingering.
   __kernel_timespec linger_ts_ = {};
+
+  // For metrics and the access log.
+  bool metrics_only_ = false;
+  MethodClass method_class_ = MethodClass::kOther;
+  int status_ = 0;
+  size_t head_len_ = 0;          // Bytes of the HTTP head at the start of out_.
+  uint64_t response_bytes_ = 0;  // Bytes of this response handed to the kernel.
+  int64_t request_start_ns_ = 0;
+  bool request_line_seen_ = false;
+  bool peer_known_ = false;
+  sockaddr_storage peer_ = {};
 
   // The response being produced.
   bool keep_alive_ = true;

@@ -50,6 +50,7 @@ enum class Field : uint8_t {
   kAcceptEncoding,
   kUserAgent,
   kReferer,
+  kAccept,
   kCount,
 };
 

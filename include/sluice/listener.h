@@ -7,6 +7,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -31,6 +32,20 @@ absl::Status CheckAddressFree(const SocketAddress& address);
 // TCP_NODELAY (inherited by accepted sockets). `bound` gets the actual
 // address (the port chosen by the kernel when the port was 0).
 absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, SocketAddress* bound);
+
+// An address range such as 127.0.0.0/8 or ::1/128 (a bare address is /32 or /128).
+struct CidrRange {
+  int family = 0;  // AF_INET or AF_INET6.
+  unsigned char address[16] = {};
+  int prefix_bits = 0;
+};
+
+// Comma-separated CIDR ranges.
+absl::StatusOr<std::vector<CidrRange>> ParseCidrList(std::string_view text);
+
+// True if `peer` (AF_INET or AF_INET6; v4-mapped IPv6 counts as IPv4) lies in
+// one of `ranges`.
+bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr_storage& peer);
 
 }  // namespace sluice
 

@@ -27,10 +27,20 @@ enum class OpKind : uint8_t {
   kWake,
   kTick,
   kAcceptRetry,
+  kLogWrite,  // WRITE of a worker's access-log buffer.
+  // Fire-and-forget: results unused, user_data is FireAndForgetTag(kind).
+  kCloseFile,
+  kCancel,
   kCount,
 };
 
 const char* OpKindName(OpKind kind);
+
+// user_data for operations whose completion nobody waits for: a small
+// integer (never a valid Operation address) that still names the kind, so
+// in-flight counts stay exact.
+inline uint64_t FireAndForgetTag(OpKind kind) { return static_cast<uint64_t>(kind) + 1; }
+inline constexpr uint64_t kMaxFireAndForgetTag = 64;
 
 // Identity is the address: not copyable, not movable.
 struct Operation {

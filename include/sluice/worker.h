@@ -15,9 +15,11 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "sluice/access_log.h"
 #include "sluice/config.h"
 #include "sluice/connection.h"
 #include "sluice/http_date.h"
+#include "sluice/metrics.h"
 #include "sluice/operation.h"
 #include "sluice/pipe_pool.h"
 #include "sluice/ring.h"
@@ -25,20 +27,12 @@
 
 namespace sluice {
 
-struct WorkerCounters {
-  uint64_t accepted_total = 0;
-  uint64_t closed_total = 0;
-  uint64_t requests_total = 0;
-  uint64_t bytes_sent_total = 0;
-  uint64_t cqes_total = 0;
-  uint64_t rejected_total = 0;  // Accepted past --max_connections and closed at once.
-  uint64_t timeouts_total = 0;
-  uint64_t submit_calls_total = 0;
-};
-
 class Worker {
  public:
-  Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd);
+  // `metrics_listen_fd` (or -1): a --metrics_listen socket served by this
+  // worker; `access_log` (or null): the shared access-log file.
+  Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd,
+         int metrics_listen_fd, AccessLogFile* access_log);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
@@ -59,7 +53,19 @@ class Worker {
   const DateCache& date() const { return date_; }
   PipePool& pipes() { return pipes_; }
   bool stopping() const { return stopping_; }
-  WorkerCounters& counters() { return counters_; }
+  WorkerMetrics& metrics() { return metrics_; }
+  const WorkerMetrics& metrics() const { return metrics_; }
+  // Every worker's shard and the server's facts, for /metrics. Set before Run().
+  void set_metrics_registry(const MetricsRegistry* registry) { registry_ = registry; }
+  const MetricsRegistry* registry() const { return registry_; }
+  // Counts an SQE that will complete to `kind`'s handler.
+  void OnSubmit(OpKind kind) { metrics_.in_flight[static_cast<size_t>(kind)].Add(); }
+  // True when /metrics is answered on the main listener (no --metrics_listen).
+  bool ServesMetricsOnMainListener() const { return config_.metrics_listen.empty(); }
+  bool access_log_enabled() const { return access_log_ != nullptr; }
+  AccessLogWriter* access_log() { return access_log_.get(); }
+  // Cancels the operation whose record is `op` (fire-and-forget).
+  void SubmitCancel(Operation* op);
   // A connection's socket is closed and nothing of it is in flight.
   void Recycle(Connection* conn);
   TimerWheel& wheel() { return wheel_; }
@@ -79,7 +85,8 @@ class Worker {
  private:
   void Dispatch(const io_uring_cqe* cqe);
   void SubmitAccept();
-  void OnAccept(int res, uint32_t flags);
+  void SubmitMetricsAccept();
+  void OnAccept(Operation* op, int res, uint32_t flags);
   void SubmitAcceptRetry();
   void PauseAccept();
   void SubmitWake();
@@ -102,9 +109,13 @@ class Worker {
   RingInfo ring_info_;
   DateCache date_;
   PipePool pipes_;
-  WorkerCounters counters_;
+  WorkerMetrics metrics_;
+  const MetricsRegistry* registry_ = nullptr;
 
   Operation accept_op_;
+  Operation metrics_accept_op_;
+  int metrics_listen_fd_ = -1;
+  std::unique_ptr<AccessLogWriter> access_log_;
   Operation accept_retry_op_;
   Operation wake_op_;
   Operation tick_op_;

@@ -1,0 +1,125 @@
+// The /metrics endpoint and the access-log line: the parts of Connection
+// that look at the server as a whole. On the owning worker's thread.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <ctime>
+#include <string>
+
+#include "sluice/access_log.h"
+#include "sluice/connection.h"
+#include "sluice/metrics.h"
+#include "sluice/worker.h"
+
+namespace sluice {
+namespace {
+
+int64_t NowNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+std::string PeerText(const sockaddr_storage& peer) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (peer.ss_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, host, sizeof(host));
+  } else if (peer.ss_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, host,
+              sizeof(host));
+  } else {
+    return "-";
+  }
+  return host;
+}
+
+}  // namespace
+
+bool Connection::IsMetricsTarget(std::string_view target) const {
+  const std::string& path = worker_->config().metrics_path;
+  if (target.substr(0, path.size()) != path) return false;
+  return target.size() == path.size() || target[path.size()] == '?';
+}
+
+bool Connection::LoadPeer() {
+  if (peer_known_) return true;
+  // One getpeername() per connection, only for /metrics or the access log.
+  socklen_t len = sizeof(peer_);
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) return false;
+  peer_known_ = true;
+  return true;
+}
+
+bool Connection::PeerAllowedMetrics() {
+  return LoadPeer() && CidrListContains(worker_->config().metrics_allow, peer_);
+}
+
+void Connection::HandleMetrics() {
+  const Request& r = parser_.request();
+  if (!PeerAllowedMetrics()) {
+    // As if it did not exist (unless a file of that name is there to serve
+    // on the main listener: then the file is what this client sees).
+    if (metrics_only_) {
+      RespondError(404, !keep_alive_);
+    } else if (r.method == Method::kGet || r.method == Method::kHead) {
+      if (ResolveTarget(r.target, &resolved_) == PathError::kOk && !resolved_.has_dot_segment) {
+        StartFile();
+      } else {
+        RespondError(404, !keep_alive_);
+      }
+    } else {
+      RespondError(404, !keep_alive_);
+    }
+    return;
+  }
+  if (r.method != Method::kGet && r.method != Method::kHead) {
+    RespondError(405, !keep_alive_, "Allow: GET, HEAD\r\n");
+    return;
+  }
+  // Prometheus text when asked for by query or by Accept; JSON otherwise.
+  const std::string_view target = r.target;
+  const std::string_view accept = r.field(Field::kAccept);
+  bool prometheus = Contains(accept, "text/plain") || Contains(accept, "openmetrics");
+  if (Contains(target, "format=prometheus")) prometheus = true;
+  if (Contains(target, "format=json")) prometheus = false;
+
+  const MetricsRegistry* registry = worker_->registry();
+  std::string body;
+  if (registry != nullptr) {
+    body = prometheus ? RenderMetricsPrometheus(registry->info, registry->workers, NowNanos())
+                      : RenderMetricsJson(registry->info, registry->workers, NowNanos());
+  }
+  BeginResponse(200);
+  AppendStatusAndCommon(&out_, Common(200));
+  AppendField(&out_, "Content-Type",
+              prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
+  AppendFieldUint(&out_, "Content-Length", body.size());
+  AppendField(&out_, "Cache-Control", "no-store");
+  FinishHead();
+  if (!head_only_) out_.append(body);
+  AddMemorySegment(0);
+  SendSegments();
+}
+
+void Connection::LogAccess() {
+  AccessLogWriter* log = worker_->access_log();
+  const Request& r = parser_.request();
+  std::string request_line;
+  if (!r.method_text.empty() && !parser_.in_request_line()) {
+    request_line.reserve(r.method_text.size() + r.target.size() + 10);
+    request_line.append(r.method_text).append(" ").append(r.target);
+    request_line.append(r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
+  }
+  const std::string peer = LoadPeer() ? PeerText(peer_) : "-";
+  const uint64_t body = response_bytes_ > head_len_ ? response_bytes_ - head_len_ : 0;
+  log->Log(peer, worker_->date().now(), request_line, status_, body,
+           request_line.empty() ? std::string_view() : r.field(Field::kReferer),
+           request_line.empty() ? std::string_view() : r.field(Field::kUserAgent));
+}
+
+}  // namespace sluice
