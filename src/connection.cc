@@ -38,8 +38,7 @@ Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config
 }
 
 Connection::~Connection() {
-  if (file_fd_ >= 0) close(file_fd_);
-  if (sibling_fd_ >= 0) close(sibling_fd_);
+  ReleaseFile();
   if (has_pipe_) worker_->pipes().Release(pipe_, false);
   if (fd_ >= 0) close(fd_);
 }
@@ -527,7 +526,7 @@ void Connection::SubmitSpliceIn() {
   state_ = State::kSplicingIn;
   const auto len = static_cast<unsigned>(std::min<uint64_t>(body_remaining_, pipe_.capacity));
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceIn);
-  io_uring_prep_splice(sqe, file_fd_, static_cast<int64_t>(file_offset_), pipe_.write_fd, -1, len,
+  io_uring_prep_splice(sqe, file_->fd, static_cast<int64_t>(file_offset_), pipe_.write_fd, -1, len,
                        SPLICE_F_NONBLOCK);
 }
 
@@ -616,14 +615,10 @@ void Connection::ResponseDone() {
 // ---------------------------------------------------------------- closing --
 
 void Connection::ReleaseFile() {
-  if (file_fd_ >= 0) {
-    worker_->CloseLater(file_fd_);
-    file_fd_ = -1;
-  }
-  if (sibling_fd_ >= 0) {
-    worker_->CloseLater(sibling_fd_);
-    sibling_fd_ = -1;
-  }
+  FileCache& cache = worker_->file_cache();
+  cache.Release(file_);
+  cache.Release(loading_);
+  file_ = loading_ = nullptr;
   if (has_pipe_) {
     worker_->pipes().Release(pipe_, pipe_bytes_ == 0);
     has_pipe_ = false;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "sluice/connection.h"
+#include "sluice/file_cache.h"
 #include "sluice/http_date.h"
 #include "sluice/mime.h"
 #include "sluice/response.h"
@@ -40,6 +41,12 @@ int StatusForOpenError(int err) {
   }
 }
 
+int64_t MonotonicNanos() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
 std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" : ".gz"; }
 std::string_view CodingName(Coding c) { return c == Coding::kBrotli ? "br" : "gzip"; }
 
@@ -57,6 +64,18 @@ void Connection::StartFile() {
   coding_ = Coding::kIdentity;
   path_.assign(resolved_.relative.empty() ? std::string_view(".") : resolved_.relative);
   open_path_ = path_;
+  Resolve();
+}
+
+// Resolves open_path_ beneath the root: from the worker's open-file cache
+// when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
+void Connection::Resolve() {
+  const int64_t now_ns = MonotonicNanos();
+  if (FileInfo* hit = worker_->file_cache().Find(open_path_, now_ns)) {
+    OnResolved(hit);
+    return;
+  }
+  loading_ = worker_->file_cache().Create(open_path_, now_ns);
   SubmitOpen();
 }
 
@@ -70,67 +89,110 @@ void Connection::SubmitOpen() {
   // or symlinks, and /proc-style magic links (Linux 5.6).
   how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
-  io_uring_prep_openat2(sqe, worker_->root_fd(), open_path_.c_str(), &how_);
+  io_uring_prep_openat2(sqe, worker_->root_fd(), loading_->key.c_str(), &how_);
 }
 
 void Connection::OnOpen(int res) {
-  if (probing_sibling_) {
-    if (res < 0) {
-      TryNextCoding();  // No such sibling (or not ours to open): next choice.
-      return;
-    }
-    sibling_fd_ = res;
-    SubmitStatx(sibling_fd_, &sibling_stx_);
-    return;
-  }
   if (res < 0) {
-    RespondError(StatusForOpenError(-res), !keep_alive_);
+    loading_->error = -res;
+    FinishLoad();
     return;
   }
-  file_fd_ = res;
-  SubmitStatx(file_fd_, &stx_);
+  loading_->fd = res;
+  SubmitStatx();
 }
 
-void Connection::SubmitStatx(int fd, struct statx* out) {
+void Connection::SubmitStatx() {
   state_ = State::kStatting;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
-  io_uring_prep_statx(sqe, fd, "", AT_EMPTY_PATH,
-                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, out);
+  io_uring_prep_statx(sqe, loading_->fd, "", AT_EMPTY_PATH,
+                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &stx_);
 }
 
 void Connection::OnStatx(int res) {
-  if (!probing_sibling_) {
-    OnPrimaryStatx(res);
-    return;
+  FileInfo* info = loading_;
+  if (res < 0) {
+    info->error = -res;
+  } else {
+    info->mode = stx_.stx_mode;
+    info->size = stx_.stx_size;
+    info->inode = stx_.stx_ino;
+    info->mtime_sec = stx_.stx_mtime.tv_sec;
+    info->mtime_nsec = stx_.stx_mtime.tv_nsec;
+    info->Derive();
+    if (info->is_regular() && info->size > 0 &&
+        info->size <= worker_->config().small_file_bytes_max) {
+      SubmitReadFile();
+      return;
+    }
   }
-  if (res < 0 || !S_ISREG(sibling_stx_.stx_mode)) {
-    worker_->CloseLater(sibling_fd_);
-    sibling_fd_ = -1;
-    TryNextCoding();
-    return;
+  if (!info->is_regular() && info->fd >= 0) {
+    worker_->CloseLater(info->fd);  // Directories and the like are not read.
+    info->fd = -1;
   }
-  // The sibling is the representation: its descriptor and metadata replace
-  // the original's (whose path still gives the Content-Type).
-  worker_->CloseLater(file_fd_);
-  file_fd_ = sibling_fd_;
-  sibling_fd_ = -1;
-  stx_ = sibling_stx_;
-  coding_ = codings_.order[coding_next_ - 1];
-  ServeRepresentation();
+  FinishLoad();
 }
 
-void Connection::OnPrimaryStatx(int res) {
-  if (res < 0) {
-    RespondError(500, !keep_alive_);
+void Connection::SubmitReadFile() {
+  state_ = State::kReadingFile;
+  loading_->content.resize(loading_->size);
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
+  io_uring_prep_read(sqe, loading_->fd, loading_->content.data(),
+                     static_cast<unsigned>(loading_->size), 0);
+}
+
+void Connection::OnReadFile(int res) {
+  FileInfo* info = loading_;
+  if (res >= 0 && static_cast<uint64_t>(res) == info->size) {
+    // The whole file is in memory: responses need no descriptor any more.
+    info->has_content = true;
+    worker_->CloseLater(info->fd);
+    info->fd = -1;
+  } else {
+    // Short (the file changed under us), EAGAIN, or an error: send from the
+    // descriptor instead, which ends short if the file really shrank.
+    info->content.clear();
+    info->content.shrink_to_fit();
+  }
+  FinishLoad();
+}
+
+void Connection::FinishLoad() {
+  FileInfo* info = loading_;
+  loading_ = nullptr;
+  worker_->file_cache().Publish(info);
+  OnResolved(info);
+}
+
+void Connection::OnResolved(FileInfo* info) {
+  if (probing_sibling_) {
+    if (info->is_regular()) {
+      // The sibling is the representation; the original's path still gives
+      // the Content-Type.
+      worker_->file_cache().Release(file_);
+      file_ = info;
+      coding_ = codings_.order[coding_next_ - 1];
+      ServeRepresentation();
+    } else {
+      worker_->file_cache().Release(info);
+      TryNextCoding();  // No such sibling: next choice.
+    }
     return;
   }
-  if (S_ISREG(stx_.stx_mode) && resolved_.trailing_slash && !opening_index_) {
-    // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
-    ReleaseFile();
-    RespondError(404, !keep_alive_);
+  if (info->error != 0) {
+    const int status = StatusForOpenError(info->error);
+    worker_->file_cache().Release(info);
+    RespondError(status, !keep_alive_);
     return;
   }
-  if (S_ISREG(stx_.stx_mode)) {
+  if (info->is_regular()) {
+    if (resolved_.trailing_slash && !opening_index_) {
+      // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
+      worker_->file_cache().Release(info);
+      RespondError(404, !keep_alive_);
+      return;
+    }
+    file_ = info;
     const Request& r = parser_.request();
     coding_next_ = 0;
     codings_ = worker_->config().precompressed
@@ -139,8 +201,9 @@ void Connection::OnPrimaryStatx(int res) {
     TryNextCoding();
     return;
   }
-  ReleaseFile();
-  if (S_ISDIR(stx_.stx_mode) && !opening_index_) {
+  const bool directory = info->is_directory();
+  worker_->file_cache().Release(info);
+  if (directory && !opening_index_) {
     if (!resolved_.trailing_slash) {
       RespondRedirect();
       return;
@@ -150,12 +213,12 @@ void Connection::OnPrimaryStatx(int res) {
     if (!path_.empty()) path_.push_back('/');
     path_.append("index.html");
     open_path_ = path_;
-    SubmitOpen();
+    Resolve();
     return;
   }
   // A directory without an index file → 404 (the listing is not ours to
   // give); a FIFO, socket or device → 403: only regular files are served.
-  RespondError(S_ISDIR(stx_.stx_mode) ? 404 : 403, !keep_alive_);
+  RespondError(directory ? 404 : 403, !keep_alive_);
 }
 
 void Connection::TryNextCoding() {
@@ -165,7 +228,7 @@ void Connection::TryNextCoding() {
     if (c == Coding::kIdentity) break;
     probing_sibling_ = true;
     open_path_.assign(path_).append(SiblingSuffix(c));
-    SubmitOpen();
+    Resolve();
     return;
   }
   coding_ = Coding::kIdentity;
@@ -173,9 +236,7 @@ void Connection::TryNextCoding() {
 }
 
 void Connection::AppendRepresentationFields() {
-  char date[kHttpDateLength];
-  FormatHttpDate(static_cast<time_t>(stx_.stx_mtime.tv_sec), date);
-  AppendField(&out_, "Last-Modified", std::string_view(date, kHttpDateLength));
+  AppendField(&out_, "Last-Modified", std::string_view(file_->last_modified, kHttpDateLength));
   AppendField(&out_, "ETag", etag_);
   const ServerConfig& config = worker_->config();
   if (!config.cache_control.empty()) AppendField(&out_, "Cache-Control", config.cache_control);
@@ -185,15 +246,14 @@ void Connection::AppendRepresentationFields() {
 }
 
 void Connection::ServeRepresentation() {
-  const uint64_t size = stx_.stx_size;
+  const uint64_t size = file_->size;
   const Request& r = parser_.request();
-  etag_.clear();
-  AppendEtag(&etag_, stx_.stx_ino, size, stx_.stx_mtime.tv_sec, stx_.stx_mtime.tv_nsec);
+  etag_ = file_->etag;
   if (coding_ != Coding::kIdentity) {
     // A distinct validator per encoding (RFC 9110 §8.8.3).
     etag_.insert(etag_.size() - 1, coding_ == Coding::kBrotli ? "-br" : "-gz");
   }
-  const Validators validators{etag_, static_cast<time_t>(stx_.stx_mtime.tv_sec)};
+  const Validators validators{etag_, static_cast<time_t>(file_->mtime_sec)};
   switch (EvaluatePreconditions(r, validators)) {
     case Precondition::kProceed:
       break;
@@ -238,25 +298,24 @@ void Connection::ServeRepresentation() {
   }
   AppendFieldUint(&out_, "Content-Length", length);
   FinishHead();
-  if (head_only_ || length == 0) {
-    ReleaseFile();
+  if (!head_only_ && length > 0 && file_->has_content) {
+    // Small files go out with their head in one SEND, straight from the cache.
+    out_.append(file_->content, offset, length);
+  } else if (!head_only_ && length > 0) {
     AddMemorySegment(0);
+    AddFileSegment(offset, length);
     SendSegments();
     return;
   }
-  if (!partial && size <= worker_->config().small_file_bytes_max) {
-    SubmitReadFile();
-    return;
-  }
+  ReleaseFile();
   AddMemorySegment(0);
-  AddFileSegment(offset, length);
   SendSegments();
 }
 
 // multipart/byteranges (RFC 9110 §14.6): each part has its own Content-Type
 // and Content-Range; part bodies are spliced from the file like any other.
 void Connection::BuildMultipart(const RangeSet& ranges) {
-  const uint64_t size = stx_.stx_size;
+  const uint64_t size = file_->size;
   const std::string_view type = MimeTypeForPath(path_);
   char boundary[17];
   const uint64_t rnd = worker_->NextRandom();
@@ -289,6 +348,19 @@ void Connection::BuildMultipart(const RangeSet& ranges) {
     return;
   }
   const size_t base = out_.size();
+  if (file_->has_content) {
+    // Small file: parts and their bytes are assembled in memory.
+    for (size_t i = 0; i < ranges.count; ++i) {
+      const size_t head_begin = i == 0 ? 0 : part_ends[i - 1];
+      out_.append(parts, head_begin, part_ends[i] - head_begin);
+      out_.append(file_->content, ranges.ranges[i].first, ranges.ranges[i].length);
+    }
+    out_.append(parts, part_ends[ranges.count - 1], std::string::npos);
+    ReleaseFile();
+    AddMemorySegment(0);
+    SendSegments();
+    return;
+  }
   out_.append(parts);
   segments_.push_back(Segment{0, base + part_ends[0], false});
   for (size_t i = 0; i < ranges.count; ++i) {
@@ -304,41 +376,6 @@ void Connection::RespondNotModified() {
   AppendStatusAndCommon(&out_, Common(304));
   AppendRepresentationFields();
   FinishHead();
-  AddMemorySegment(0);
-  SendSegments();
-}
-
-void Connection::SubmitReadFile() {
-  state_ = State::kReadingFile;
-  const size_t head = out_.size();
-  body_remaining_ = stx_.stx_size;
-  out_.resize(head + body_remaining_);
-  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
-  io_uring_prep_read(sqe, file_fd_, out_.data() + head, static_cast<unsigned>(body_remaining_), 0);
-}
-
-void Connection::OnReadFile(int res) {
-  const size_t head = out_.size() - body_remaining_;
-  if (res == -EAGAIN) {
-    // Not in the page cache and the kernel would not wait: splice instead.
-    out_.resize(head);
-    AddMemorySegment(0);
-    AddFileSegment(0, body_remaining_);
-    SendSegments();
-    return;
-  }
-  if (res < 0) {
-    Close();
-    return;
-  }
-  if (static_cast<uint64_t>(res) < body_remaining_) {
-    // The file shrank after STATX: send what exists, then end the connection
-    // so the client sees a short body rather than made-up bytes.
-    out_.resize(head + static_cast<size_t>(res));
-    keep_alive_ = false;
-  }
-  body_remaining_ = 0;
-  ReleaseFile();
   AddMemorySegment(0);
   SendSegments();
 }

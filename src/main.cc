@@ -40,6 +40,13 @@ ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(30),
 ABSL_FLAG(int, max_connections, 16384,
           "Connections open at once over all workers; past it the longest-idle keep-alive "
           "connection is closed, or, with none idle, new ones are refused until one closes.");
+ABSL_FLAG(int64_t, file_cache_entries, 16384,
+          "Open-file cache entries per worker (0 turns the cache off). Entries are dropped on "
+          "inotify change events and after --file_cache_valid.");
+ABSL_FLAG(int64_t, file_cache_bytes, 64 << 20,
+          "Bytes of small files' content the open-file cache may hold per worker.");
+ABSL_FLAG(absl::Duration, file_cache_valid, absl::Seconds(10),
+          "Longest time a cache entry is trusted (a backstop for changes inotify cannot see).");
 ABSL_FLAG(std::string, metrics_path, "/metrics", "Path of the JSON/Prometheus metrics endpoint.");
 ABSL_FLAG(std::string, metrics_allow, "127.0.0.0/8,::1",
           "Comma-separated CIDR ranges of clients that may read the metrics; others get 404.");
@@ -124,6 +131,17 @@ int main(int argc, char** argv) {
   config.metrics_allow = *allow;
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   config.access_log = absl::GetFlag(FLAGS_access_log);
+  const int64_t cache_entries = absl::GetFlag(FLAGS_file_cache_entries);
+  const int64_t cache_bytes = absl::GetFlag(FLAGS_file_cache_bytes);
+  config.file_cache_valid = absl::GetFlag(FLAGS_file_cache_valid);
+  if (cache_entries < 0 || cache_entries > 10000000 || cache_bytes < 0 ||
+      config.file_cache_valid < absl::ZeroDuration()) {
+    sluice::LogError(
+        "--file_cache_entries must be 0..10000000, --file_cache_bytes and --file_cache_valid >= 0");
+    return kExitConfig;
+  }
+  config.file_cache_entries = static_cast<size_t>(cache_entries);
+  config.file_cache_bytes = static_cast<size_t>(cache_bytes);
   config.group = absl::GetFlag(FLAGS_group);
   for (absl::Duration d : {config.header_timeout, config.keepalive_timeout, config.send_timeout}) {
     if (d < absl::Seconds(1) || d > absl::Hours(24)) {

@@ -26,7 +26,7 @@ constexpr OpGroup kOpGroups[] = {
     {"splice", {OpKind::kSpliceIn, OpKind::kSpliceOut}, 2},
     {"openat", {OpKind::kOpen}, 1},
     {"statx", {OpKind::kStatx}, 1},
-    {"read", {OpKind::kRead, OpKind::kWake}, 2},
+    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify}, 3},
     {"write", {OpKind::kLogWrite}, 1},
     {"poll", {OpKind::kPollOut}, 1},
     {"shutdown", {OpKind::kShutdown}, 1},
@@ -168,6 +168,22 @@ void AppendHelp(std::string* out, std::string_view name, std::string_view type,
   out->append("# TYPE ").append(name).append(" ").append(type).append("\n");
 }
 
+// Label values escape backslash, double quote and newline (exposition format 0.0.4).
+std::string LabelValue(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out.append("\\n");
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
 std::string WorkerLabel(size_t i) { return "worker=\"" + std::to_string(i) + "\""; }
 
 }  // namespace
@@ -288,8 +304,8 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
   out.reserve(16384);
   AppendHelp(&out, "sluice_info", "gauge", "Build and runtime information (value is always 1).");
   AppendMetric(&out, "sluice_info",
-               "version=\"" + info.version + "\",kernel=\"" + info.kernel + "\",ring_flags=\"" +
-                   info.ring_flags + "\"",
+               "version=\"" + LabelValue(info.version) + "\",kernel=\"" + LabelValue(info.kernel) +
+                   "\",ring_flags=\"" + LabelValue(info.ring_flags) + "\"",
                1);
   AppendHelp(&out, "sluice_start_time_seconds", "gauge", "Start time, Unix seconds.");
   AppendMetric(&out, "sluice_start_time_seconds", "", static_cast<double>(info.start_time_unix));

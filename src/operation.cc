@@ -36,6 +36,8 @@ const char* OpKindName(OpKind kind) {
       return "accept_retry";
     case OpKind::kLogWrite:
       return "log_write";
+    case OpKind::kInotify:
+      return "inotify";
     case OpKind::kCloseFile:
       return "close_file";
     case OpKind::kCancel:

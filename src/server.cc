@@ -113,7 +113,8 @@ int AvailableCpuCount() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-absl::Status RunServer(const ServerConfig& config) {
+absl::Status RunServer(const ServerConfig& given) {
+  ServerConfig config = given;
   if (config.threads < 1 || config.threads > 1024) {
     return absl::InvalidArgumentError("--threads must be between 1 and 1024");
   }
@@ -121,6 +122,10 @@ absl::Status RunServer(const ServerConfig& config) {
 
   absl::StatusOr<int> root_fd = OpenRoot(config.root);
   if (!root_fd.ok()) return root_fd.status();
+  if (char* real = realpath(config.root.c_str(), nullptr)) {
+    config.root_realpath = real;
+    free(real);
+  }
   absl::StatusOr<SocketAddress> address = ParseListenAddress(config.listen);
   if (!address.ok()) {
     close(*root_fd);

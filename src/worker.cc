@@ -47,6 +47,9 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
   metrics_listen_fd_ = metrics_listen_fd;
   metrics_.cpu = cpu;
   if (access_log != nullptr) access_log_ = std::make_unique<AccessLogWriter>(this, access_log);
+  file_cache_ =
+      std::make_unique<FileCache>(this, config.file_cache_entries, config.file_cache_bytes,
+                                  config.file_cache_valid, config.root_realpath);
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
@@ -55,7 +58,9 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
 }
 
 Worker::~Worker() {
+  tearing_down_ = true;
   connections_.clear();  // Closes any descriptors they still hold.
+  file_cache_.reset();
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (metrics_listen_fd_ >= 0) close(metrics_listen_fd_);
@@ -109,6 +114,10 @@ io_uring_sqe* Worker::PrepWorkerOp(Operation* op, OpKind kind) {
 }
 
 void Worker::CloseLater(int fd) {
+  if (tearing_down_ || !ring_ready_) {
+    close(fd);
+    return;
+  }
   io_uring_sqe* sqe = GetSqe();
   io_uring_prep_close(sqe, fd);
   io_uring_sqe_set_data64(sqe, FireAndForgetTag(OpKind::kCloseFile));
@@ -123,6 +132,7 @@ void Worker::SubmitCancel(Operation* op) {
 }
 
 void Worker::Run() {
+  file_cache_->Start();
   SubmitAccept();
   SubmitMetricsAccept();
   SubmitWake();
@@ -192,6 +202,9 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
       break;
     case OpKind::kLogWrite:
       if (access_log_) access_log_->OnWrite(cqe->res);
+      break;
+    case OpKind::kInotify:
+      file_cache_->OnInotify(cqe->res);
       break;
     case OpKind::kAcceptRetry:
       if (!stopping_ && !accept_paused_) SubmitAccept();
@@ -315,6 +328,7 @@ void Worker::BeginDrain() {
   // draining too).
   if (accept_op_.in_flight) SubmitCancel(&accept_op_);
   if (metrics_accept_op_.in_flight) SubmitCancel(&metrics_accept_op_);
+  file_cache_->StopWatching();
   for (int* fd : {&listen_fd_, &metrics_listen_fd_}) {
     if (*fd < 0) continue;
     shutdown(*fd, SHUT_RDWR);

@@ -65,6 +65,12 @@ struct ServerConfig {
   size_t max_ranges = 16;     // More ranges in one request → 200 with the whole file.
   std::string cache_control;  // Cache-Control value for files; empty: none.
   bool precompressed = true;  // Serve foo.br / foo.gz for foo when accepted.
+  // Open-file cache, per worker: entries (0 turns it off), bytes of small
+  // files' content, and how long an entry may be trusted without inotify.
+  size_t file_cache_entries = 16384;
+  size_t file_cache_bytes = 64 << 20;
+  absl::Duration file_cache_valid = absl::Seconds(10);
+  std::string root_realpath;  // Absolute, for inotify watches; set by the server.
   unsigned ring_entries = kDefaultRingEntries;
   unsigned iowq_bounded_max = 4;
   unsigned iowq_unbounded_max = 16;

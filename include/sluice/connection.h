@@ -20,6 +20,7 @@
 
 #include "absl/time/time.h"
 #include "sluice/conditional.h"
+#include "sluice/file_cache.h"
 #include "sluice/http_parser.h"
 #include "sluice/metrics.h"
 #include "sluice/operation.h"
@@ -95,11 +96,13 @@ class Connection {
 
   // Files (file_response.cc).
   void StartFile();
+  void Resolve();
   void SubmitOpen();
   void OnOpen(int res);
-  void SubmitStatx(int fd, struct statx* out);
+  void SubmitStatx();
   void OnStatx(int res);
-  void OnPrimaryStatx(int res);
+  void FinishLoad();
+  void OnResolved(FileInfo* info);
   void TryNextCoding();
   void ServeRepresentation();
   void AppendRepresentationFields();
@@ -203,11 +206,10 @@ class Connection {
   int coding_next_ = 0;  // Next entry of codings_.order to try.
   Coding coding_ = Coding::kIdentity;
   open_how how_ = {};
-  struct statx stx_ = {};  // Of the representation being sent.
-  struct statx sibling_stx_ = {};
-  std::string etag_;
-  int file_fd_ = -1;
-  int sibling_fd_ = -1;
+  struct statx stx_ = {};        // STATX result for loading_.
+  FileInfo* loading_ = nullptr;  // Being filled by OPENAT2/STATX/READ (pinned).
+  FileInfo* file_ = nullptr;     // The representation being sent (pinned).
+  std::string etag_;             // Its validator (with the coding's suffix).
   uint64_t file_offset_ = 0;
   uint64_t body_remaining_ = 0;  // File bytes still to move into the pipe.
   Pipe pipe_;

@@ -28,6 +28,7 @@ enum class OpKind : uint8_t {
   kTick,
   kAcceptRetry,
   kLogWrite,  // WRITE of a worker's access-log buffer.
+  kInotify,   // READ of the open-file cache's inotify descriptor.
   // Fire-and-forget: results unused, user_data is FireAndForgetTag(kind).
   kCloseFile,
   kCancel,

@@ -18,6 +18,7 @@
 #include "sluice/access_log.h"
 #include "sluice/config.h"
 #include "sluice/connection.h"
+#include "sluice/file_cache.h"
 #include "sluice/http_date.h"
 #include "sluice/metrics.h"
 #include "sluice/operation.h"
@@ -62,6 +63,7 @@ class Worker {
   void OnSubmit(OpKind kind) { metrics_.in_flight[static_cast<size_t>(kind)].Add(); }
   // True when /metrics is answered on the main listener (no --metrics_listen).
   bool ServesMetricsOnMainListener() const { return config_.metrics_listen.empty(); }
+  FileCache& file_cache() { return *file_cache_; }
   bool access_log_enabled() const { return access_log_ != nullptr; }
   AccessLogWriter* access_log() { return access_log_.get(); }
   // Cancels the operation whose record is `op` (fire-and-forget).
@@ -116,6 +118,8 @@ class Worker {
   Operation metrics_accept_op_;
   int metrics_listen_fd_ = -1;
   std::unique_ptr<AccessLogWriter> access_log_;
+  std::unique_ptr<FileCache> file_cache_;
+  bool tearing_down_ = false;  // In the destructor: close synchronously.
   Operation accept_retry_op_;
   Operation wake_op_;
   Operation tick_op_;
