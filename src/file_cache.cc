@@ -1,5 +1,6 @@
 #include "sluice/file_cache.h"
 
+#include <poll.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
@@ -36,6 +37,7 @@ FileCache::FileCache(Worker* worker, size_t entries_max, size_t content_bytes_ma
       valid_ns_(absl::ToInt64Nanoseconds(valid)),
       root_path_(std::move(root_path)) {
   inotify_op_.owner = worker;
+  inotify_poll_op_.owner = worker;
 }
 
 FileCache::~FileCache() {
@@ -54,6 +56,22 @@ void FileCache::Start() {
     return;
   }
   inotify_buf_ = std::make_unique<char[]>(kInotifyBufferBytes);
+  SubmitInotifyPoll();
+}
+
+void FileCache::SubmitInotifyPoll() {
+  io_uring_sqe* sqe = worker_->GetSqe();
+  worker_->OnSubmit(OpKind::kInotifyPoll);
+  inotify_poll_op_.kind = OpKind::kInotifyPoll;
+  inotify_poll_op_.in_flight = true;
+  io_uring_sqe_set_data(sqe, &inotify_poll_op_);
+  io_uring_prep_poll_add(sqe, inotify_fd_, POLLIN);
+}
+
+void FileCache::OnInotifyPoll(int res) {
+  if (res == -ECANCELED || worker_->stopping()) return;
+  events_pending_ = true;
+  ++epoch_;
   SubmitInotifyRead();
 }
 
@@ -68,14 +86,17 @@ void FileCache::SubmitInotifyRead() {
 
 void FileCache::StopWatching() {
   if (inotify_op_.in_flight) worker_->SubmitCancel(&inotify_op_);
+  if (inotify_poll_op_.in_flight) worker_->SubmitCancel(&inotify_poll_op_);
 }
 
 void FileCache::OnInotify(int res) {
   if (res <= 0) {
     if (res == -ECANCELED || worker_->stopping()) return;
-    // Unexpected: drop everything (nothing can vouch for freshness) and retry.
+    // Unexpected: drop everything (nothing can vouch for freshness) and
+    // listen again.
     Clear();
-    SubmitInotifyRead();
+    events_pending_ = false;
+    SubmitInotifyPoll();
     return;
   }
   size_t off = 0;
@@ -115,7 +136,8 @@ void FileCache::OnInotify(int res) {
       for (FileInfo* info : doomed) Remove(info);
     }
   }
-  SubmitInotifyRead();
+  events_pending_ = false;
+  SubmitInotifyPoll();
 }
 
 int FileCache::WatchDirectoryOf(std::string_view key) {
@@ -133,7 +155,7 @@ int FileCache::WatchDirectoryOf(std::string_view key) {
 }
 
 FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {
-  if (!enabled()) return nullptr;
+  if (!enabled() || events_pending_) return nullptr;
   auto it = map_.find(key);
   if (it == map_.end()) return nullptr;
   FileInfo* info = it->second;
@@ -153,11 +175,13 @@ FileInfo* FileCache::Create(std::string_view key, int64_t now_ns) {
   info->loaded_ns = now_ns;
   info->refs = 1;
   info->lru.owner = info;
+  info->epoch = epoch_;
   return info;
 }
 
 void FileCache::Publish(FileInfo* info) {
-  if (!enabled() || info->cached) return;
+  // A change reported while this was loading may concern it: not cached.
+  if (!enabled() || info->cached || events_pending_ || info->epoch != epoch_) return;
   // Only errors that describe the path (not our descriptor shortage) are kept.
   if (info->error != 0 && info->error != ENOENT && info->error != ENOTDIR && info->error != EXDEV &&
       info->error != EACCES && info->error != ELOOP) {

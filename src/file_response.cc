@@ -371,11 +371,11 @@ void Connection::BuildMultipart(const RangeSet& ranges) {
 }
 
 void Connection::RespondNotModified() {
-  ReleaseFile();
   BeginResponse(304);
   AppendStatusAndCommon(&out_, Common(304));
   AppendRepresentationFields();
   FinishHead();
+  ReleaseFile();
   AddMemorySegment(0);
   SendSegments();
 }

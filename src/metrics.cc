@@ -28,7 +28,7 @@ constexpr OpGroup kOpGroups[] = {
     {"statx", {OpKind::kStatx}, 1},
     {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify}, 3},
     {"write", {OpKind::kLogWrite}, 1},
-    {"poll", {OpKind::kPollOut}, 1},
+    {"poll", {OpKind::kPollOut, OpKind::kInotifyPoll}, 2},
     {"shutdown", {OpKind::kShutdown}, 1},
     {"close", {OpKind::kClose, OpKind::kCloseFile}, 2},
     {"cancel", {OpKind::kCancel}, 1},

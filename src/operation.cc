@@ -38,6 +38,8 @@ const char* OpKindName(OpKind kind) {
       return "log_write";
     case OpKind::kInotify:
       return "inotify";
+    case OpKind::kInotifyPoll:
+      return "inotify_poll";
     case OpKind::kCloseFile:
       return "close_file";
     case OpKind::kCancel:

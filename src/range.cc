@@ -95,6 +95,14 @@ RangeSet ParseRange(std::string_view value, uint64_t size, size_t max_ranges) {
     return out;
   }
 
+  // Several ranges that together ask for the whole file (or more, counting
+  // overlaps) gain nothing over one response: send it whole.
+  uint64_t requested = 0;
+  for (size_t i = 0; i < out.count; ++i) {
+    requested = requested > kMax - out.ranges[i].length ? kMax : requested + out.ranges[i].length;
+  }
+  if (out.count > 1 && requested >= size) return RangeSet();
+
   // Merge overlapping or touching ranges, so that "0-,0-,0-" costs one range.
   ByteRange sorted[kMaxRangesLimit];
   std::copy(out.ranges, out.ranges + out.count, sorted);
@@ -115,11 +123,6 @@ RangeSet ParseRange(std::string_view value, uint64_t size, size_t max_ranges) {
     std::copy(sorted, sorted + merged, out.ranges);
     out.count = merged;
   }
-  uint64_t total = 0;
-  for (size_t i = 0; i < out.count; ++i) total += out.ranges[i].length;
-  // Asking for the whole file (or more, counting overlaps) in pieces gains
-  // nothing: send it whole.
-  if (out.count > 1 && total >= size) return RangeSet();
   out.kind = RangeSet::Kind::kSatisfiable;
   return out;
 }

@@ -206,6 +206,9 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
     case OpKind::kInotify:
       file_cache_->OnInotify(cqe->res);
       break;
+    case OpKind::kInotifyPoll:
+      file_cache_->OnInotifyPoll(cqe->res);
+      break;
     case OpKind::kAcceptRetry:
       if (!stopping_ && !accept_paused_) SubmitAccept();
       break;

@@ -50,6 +50,7 @@ struct FileInfo {
   // Bookkeeping.
   std::string key;  // Path relative to the root.
   int64_t loaded_ns = 0;
+  uint64_t epoch = 0;   // FileCache's epoch when loading began.
   uint32_t refs = 0;    // Holders: connections, and the cache itself while cached.
   bool cached = false;  // In the map.
   int watch = -1;       // inotify watch of the directory.
@@ -84,9 +85,10 @@ class FileCache {
   // Drops every entry (inotify overflow).
   void Clear();
 
+  // POLLIN on the inotify descriptor: something changed. Until the events
+  // are read and applied, the cache is bypassed.
+  void OnInotifyPoll(int res);
   void OnInotify(int res);
-  Operation* inotify_op() { return &inotify_op_; }
-  bool inotify_in_flight() const { return inotify_op_.in_flight; }
   void StopWatching();
 
   size_t size() const { return map_.size(); }
@@ -98,6 +100,7 @@ class FileCache {
   void EvictToFit();
   int WatchDirectoryOf(std::string_view key);
   void SubmitInotifyRead();
+  void SubmitInotifyPoll();
 
   Worker* worker_;
   size_t entries_max_;
@@ -111,7 +114,12 @@ class FileCache {
   int inotify_fd_ = -1;
   std::unordered_map<int, std::string> watched_dirs_;  // wd → directory key ("" = root).
   std::unordered_map<std::string, int> dir_watches_;   // directory key → wd.
+  // The poll tells us at once (its wakeup is ordered with the sockets'),
+  // the read (which io_uring runs in io-wq for inotify) tells us what.
+  Operation inotify_poll_op_;
   Operation inotify_op_;
+  bool events_pending_ = false;
+  uint64_t epoch_ = 0;  // Bumped whenever changes are reported.
   std::unique_ptr<char[]> inotify_buf_;
 };
 

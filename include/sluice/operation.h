@@ -27,8 +27,9 @@ enum class OpKind : uint8_t {
   kWake,
   kTick,
   kAcceptRetry,
-  kLogWrite,  // WRITE of a worker's access-log buffer.
-  kInotify,   // READ of the open-file cache's inotify descriptor.
+  kLogWrite,     // WRITE of a worker's access-log buffer.
+  kInotify,      // READ of the open-file cache's inotify descriptor.
+  kInotifyPoll,  // POLL_ADD on it.
   // Fire-and-forget: results unused, user_data is FireAndForgetTag(kind).
   kCloseFile,
   kCancel,

@@ -36,9 +36,10 @@ struct RangeSet {
 // - More than `max_ranges` ranges → kIgnore (whole file).
 // - Ranges starting at or past `size` are dropped; if none is left →
 //   kUnsatisfiable. Numbers too large for 64 bits saturate, never wrap.
+// - If several ranges together (overlaps counted) are not smaller than the
+//   file → kIgnore: the whole file is cheaper for everyone.
 // - Overlapping or adjacent ranges are merged (then listed in ascending
 //   order); otherwise the request order is kept.
-// - If the selected ranges together are not smaller than the file → kIgnore.
 RangeSet ParseRange(std::string_view value, uint64_t size, size_t max_ranges);
 
 }  // namespace sluice
