@@ -30,7 +30,7 @@ constexpr uint64_t kLingerBytesMax = 1 << 20;
 
 }  // namespace
 
-Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config().limits) {
+Connection::Connection(Worker* worker) : worker_(worker) {
   io_op_.owner = this;
   timer_op_.owner = this;
   timer_node_.owner = this;
@@ -38,13 +38,15 @@ Connection::Connection(Worker* worker) : worker_(worker), parser_(worker->config
 }
 
 Connection::~Connection() {
-  ReleaseFile();
-  if (has_pipe_) worker_->pipes().Release(pipe_, false);
+  if (rs_ != nullptr) {
+    ReleaseFile();
+    worker_->ReleaseRequestState(rs_);
+  }
   if (fd_ >= 0) close(fd_);
 }
 
 bool Connection::waiting_for_request() const {
-  return state_ == State::kReading && req_start_ == in_len_;
+  return state_ == State::kReading && (rs_ == nullptr || rs_->req_start == rs_->in_len);
 }
 
 io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
@@ -102,16 +104,23 @@ void Connection::Start(int fd, bool metrics_only) {
   aborting_ = false;
   timed_out_ = false;
   SetDeadline(worker_->config().header_timeout);
-  in_len_ = req_start_ = 0;
-  parser_.Reset();
-  if (!in_) {
-    in_capacity_ = worker_->config().limits.head_bytes_max;
-    in_ = std::make_unique<char[]>(in_capacity_);
-  }
   SubmitRecv();
 }
 
-void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) noexcept {
+void Connection::EnsureRequestState() {
+  if (rs_ != nullptr) return;
+  rs_ = worker_->AcquireRequestState();
+  rs_->Reset();
+}
+
+void Connection::ReturnRequestState() {
+  if (rs_ == nullptr) return;
+  ReleaseFile();
+  worker_->ReleaseRequestState(rs_);
+  rs_ = nullptr;
+}
+
+void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept {
   if (op == &timer_op_ || op->kind == OpKind::kLingerTimeout) {
     if (state_ == State::kLingering) OnLingerStep();
     return;
@@ -129,10 +138,10 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) no
   if (timed_out_ && state_ != State::kClosing && state_ != State::kShuttingDown &&
       state_ != State::kLingering) {
     timed_out_ = false;
-    if (state_ == State::kReading && req_start_ < in_len_) {
+    if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
       // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
-      head_only_ = false;
-      method_class_ = MethodClass::kOther;
+      rs_->head_only = false;
+      rs_->method_class = MethodClass::kOther;
       RespondError(408, /*close=*/true);
     } else {
       Close();
@@ -147,7 +156,7 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) no
         linger_res_ = res;
         OnLingerStep();
       } else {
-        OnRecv(res);
+        OnRecv(res, cqe_flags);
       }
       break;
     case OpKind::kOpen:
@@ -205,55 +214,82 @@ void Connection::Abort() {
 void Connection::SubmitRecv() {
   state_ = State::kReading;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
-  io_uring_prep_recv(sqe, fd_, in_.get() + in_len_, in_capacity_ - in_len_, 0);
+  if (rs_ == nullptr && worker_->has_buffer_ring()) {
+    // Idle: the kernel picks a buffer from the worker's ring only when data
+    // arrives, so a waiting connection holds none (Linux 5.19).
+    io_uring_prep_recv(sqe, fd_, nullptr, worker_->recv_buffer_bytes(), 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = Worker::kRecvBufferGroup;
+    return;
+  }
+  EnsureRequestState();
+  io_uring_prep_recv(sqe, fd_, rs_->in.get() + rs_->in_len, rs_->in_capacity - rs_->in_len, 0);
 }
 
-void Connection::OnRecv(int res) {
+void Connection::OnRecv(int res, uint32_t cqe_flags) {
+  if (res == -ENOBUFS) {
+    // The buffer ring ran dry: wait for buffers to come back, then re-arm.
+    // Healthy connections are not torn down for it.
+    worker_->WaitForRecvBuffers(this);
+    return;
+  }
   if (res <= 0) {
     // EOF, reset, or a cancel while idle: nothing to answer.
     Close();
     return;
   }
-  if (req_start_ == in_len_) {
+  const bool from_ring = (cqe_flags & IORING_CQE_F_BUFFER) != 0;
+  if (from_ring || rs_->req_start == rs_->in_len) {
     // The first bytes of a request: the whole head must follow in time.
-    request_start_ns_ = MonotonicNanos();
-    request_line_seen_ = false;
+    EnsureRequestState();
+    rs_->request_start_ns = MonotonicNanos();
+    rs_->request_line_seen = false;
     SetIdle(false);
     SetDeadline(worker_->config().header_timeout);
   }
-  in_len_ += static_cast<size_t>(res);
+  if (from_ring) {
+    const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    std::memcpy(rs_->in.get() + rs_->in_len, worker_->recv_buffer(bid), static_cast<size_t>(res));
+    worker_->RecycleRecvBuffer(bid);
+  }
+  rs_->in_len += static_cast<size_t>(res);
   Parse();
 }
 
+void Connection::RetryRecv() {
+  if (state_ == State::kReading && !io_op_.in_flight) SubmitRecv();
+}
+
 void Connection::Parse() {
-  const RequestParser::Status st = parser_.Feed(in_.get() + req_start_, in_len_ - req_start_);
+  const RequestParser::Status st =
+      rs_->parser.Feed(rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
   if (st == RequestParser::Status::kError) {
-    head_only_ = false;
-    method_class_ = MethodClass::kOther;
-    RespondError(parser_.error_status(), /*close=*/true);
+    rs_->head_only = false;
+    rs_->method_class = MethodClass::kOther;
+    RespondError(rs_->parser.error_status(), /*close=*/true);
     return;
   }
   if (st == RequestParser::Status::kDone) {
     HandleRequest();
     return;
   }
-  if (in_len_ == in_capacity_) {
-    if (req_start_ > 0) {
+  if (rs_->in_len == rs_->in_capacity) {
+    if (rs_->req_start > 0) {
       // Make room: move the partial request to the front and parse it again
       // (the parser's views would dangle after the move).
-      std::memmove(in_.get(), in_.get() + req_start_, in_len_ - req_start_);
-      in_len_ -= req_start_;
-      req_start_ = 0;
-      parser_.Reset();
+      std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
+      rs_->in_len -= rs_->req_start;
+      rs_->req_start = 0;
+      rs_->parser.Reset();
       Parse();
       return;
     }
-    head_only_ = false;
-    method_class_ = MethodClass::kOther;
-    RespondError(parser_.in_request_line() ? 414 : 431, /*close=*/true);
+    rs_->head_only = false;
+    rs_->method_class = MethodClass::kOther;
+    RespondError(rs_->parser.in_request_line() ? 414 : 431, /*close=*/true);
     return;
   }
-  if (worker_->stopping() && req_start_ == in_len_) {
+  if (worker_->stopping() && rs_->req_start == rs_->in_len) {
     Close();
     return;
   }
@@ -261,26 +297,26 @@ void Connection::Parse() {
 }
 
 void Connection::HandleRequest() {
-  const Request& r = parser_.request();
-  consumed_ = r.head_bytes;
-  request_line_seen_ = true;
+  const Request& r = rs_->parser.request();
+  rs_->consumed = r.head_bytes;
+  rs_->request_line_seen = true;
   switch (r.method) {
     case Method::kGet:
-      method_class_ = MethodClass::kGet;
+      rs_->method_class = MethodClass::kGet;
       break;
     case Method::kHead:
-      method_class_ = MethodClass::kHead;
+      rs_->method_class = MethodClass::kHead;
       break;
     case Method::kOptions:
-      method_class_ = MethodClass::kOptions;
+      rs_->method_class = MethodClass::kOptions;
       break;
     default:
-      method_class_ = MethodClass::kOther;
+      rs_->method_class = MethodClass::kOther;
   }
-  client_http10_ = r.version_minor == 0;
-  head_only_ = r.method == Method::kHead;
-  keep_alive_ = r.KeepAlive() && !worker_->stopping();
-  body_to_skip_ = 0;
+  rs_->client_http10 = r.version_minor == 0;
+  rs_->head_only = r.method == Method::kHead;
+  rs_->keep_alive = r.KeepAlive() && !worker_->stopping();
+  rs_->body_to_skip = 0;
 
   if (r.has(Field::kTransferEncoding)) {
     // We take no request bodies; a chunked one would have to be decoded to
@@ -298,15 +334,15 @@ void Connection::HandleRequest() {
       RespondError(413, /*close=*/true);
       return;
     }
-    const size_t buffered = in_len_ - req_start_ - r.head_bytes;
+    const size_t buffered = rs_->in_len - rs_->req_start - r.head_bytes;
     const uint64_t take = std::min<uint64_t>(buffered, r.content_length);
-    consumed_ += take;
-    body_to_skip_ = r.content_length - take;
-    if (body_to_skip_ > 0) {
+    rs_->consumed += take;
+    rs_->body_to_skip = r.content_length - take;
+    if (rs_->body_to_skip > 0) {
       if (r.has(Field::kExpect)) {
         // The client waits for 100 Continue before sending the body; we do
         // not want it, so answer now and end the connection (RFC 9110 §10.1.1).
-        keep_alive_ = false;
+        rs_->keep_alive = false;
       } else {
         SubmitDrainBody();
         return;
@@ -317,13 +353,12 @@ void Connection::HandleRequest() {
 }
 
 void Connection::SubmitDrainBody() {
-  // The request's views live in in_, so the body is read into out_, which is
-  // not in use until the response is built.
+  // The request's views live in rs_->in, so the body goes to the worker's
+  // scratch buffer, which every connection may overwrite: it is never read.
   state_ = State::kDrainingBody;
-  if (out_.size() < 16384) out_.resize(16384);
-  const size_t want = std::min<uint64_t>(body_to_skip_, out_.size());
+  const size_t want = std::min<uint64_t>(rs_->body_to_skip, worker_->scratch_bytes());
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
-  io_uring_prep_recv(sqe, fd_, out_.data(), want, 0);
+  io_uring_prep_recv(sqe, fd_, worker_->scratch(), want, 0);
 }
 
 void Connection::OnDrainBody(int res) {
@@ -331,9 +366,9 @@ void Connection::OnDrainBody(int res) {
     Close();
     return;
   }
-  body_to_skip_ -= static_cast<uint64_t>(res);
+  rs_->body_to_skip -= static_cast<uint64_t>(res);
   SetDeadline(worker_->config().header_timeout);
-  if (body_to_skip_ > 0) {
+  if (rs_->body_to_skip > 0) {
     SubmitDrainBody();
     return;
   }
@@ -341,14 +376,14 @@ void Connection::OnDrainBody(int res) {
 }
 
 void Connection::Dispatch() {
-  const Request& r = parser_.request();
+  const Request& r = rs_->parser.request();
   if (metrics_only_ || worker_->ServesMetricsOnMainListener()) {
     if (IsMetricsTarget(r.target)) {
       HandleMetrics();
       return;
     }
     if (metrics_only_) {
-      RespondError(404, !keep_alive_);
+      RespondError(404, !rs_->keep_alive);
       return;
     }
   }
@@ -360,13 +395,13 @@ void Connection::Dispatch() {
       RespondOptions();
       return;
     case Method::kUnknown:
-      RespondError(501, !keep_alive_);
+      RespondError(501, !rs_->keep_alive);
       return;
     default:
-      RespondError(405, !keep_alive_, kAllow);
+      RespondError(405, !rs_->keep_alive, kAllow);
       return;
   }
-  switch (ResolveTarget(r.target, &resolved_)) {
+  switch (ResolveTarget(r.target, &rs_->resolved)) {
     case PathError::kOk:
       break;
     case PathError::kBadTarget:
@@ -385,9 +420,9 @@ void Connection::Dispatch() {
       return;
     }
   }
-  if (resolved_.has_dot_segment) {
+  if (rs_->resolved.has_dot_segment) {
     // Dotfiles and dot-directories (.git, .env, .htpasswd) are never served.
-    RespondError(404, !keep_alive_);
+    RespondError(404, !rs_->keep_alive);
     return;
   }
   StartFile();
@@ -396,114 +431,118 @@ void Connection::Dispatch() {
 // ---------------------------------------------------------------- sending --
 
 void Connection::BeginResponse(int status) {
-  status_ = status;
-  head_len_ = 0;
-  out_.clear();
-  segments_.clear();
-  segment_index_ = 0;
-  out_sent_ = 0;
+  rs_->status = status;
+  rs_->head_len = 0;
+  rs_->out.clear();
+  rs_->segments.clear();
+  rs_->segment_index = 0;
+  rs_->out_sent = 0;
 }
 
 CommonFields Connection::Common(int status) const {
   CommonFields common;
   common.status = status;
   common.date = worker_->date().text();
-  common.keep_alive = keep_alive_;
-  common.client_is_http10 = client_http10_;
+  common.keep_alive = rs_->keep_alive;
+  common.client_is_http10 = rs_->client_http10;
   return common;
 }
 
 void Connection::AddMemorySegment(size_t begin) {
-  if (out_.size() > begin) segments_.push_back(Segment{begin, out_.size() - begin, false});
+  if (rs_->out.size() > begin)
+    rs_->segments.push_back(RequestState::Segment{begin, rs_->out.size() - begin, false});
 }
 
 void Connection::AddFileSegment(uint64_t offset, uint64_t length) {
-  if (length > 0) segments_.push_back(Segment{offset, length, true});
+  if (length > 0) rs_->segments.push_back(RequestState::Segment{offset, length, true});
 }
 
 void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
-  if (close) keep_alive_ = false;
+  if (close) rs_->keep_alive = false;
   BeginResponse(status);
-  AppendErrorResponse(&out_, Common(status), head_only_, extra_fields);
-  head_len_ = out_.find("\r\n\r\n") + 4;
+  AppendErrorResponse(&rs_->out, Common(status), rs_->head_only, extra_fields);
+  rs_->head_len = rs_->out.find("\r\n\r\n") + 4;
   AddMemorySegment(0);
   SendSegments();
 }
 
 void Connection::RespondRedirect() {
   std::string location = "Location: /";
-  location.append(EncodePath(resolved_.relative));
+  location.append(EncodePath(rs_->resolved.relative));
   location.push_back('/');
-  if (resolved_.has_query) {
+  if (rs_->resolved.has_query) {
     location.push_back('?');
-    location.append(resolved_.query);
+    location.append(rs_->resolved.query);
   }
   location.append("\r\n");
-  RespondError(301, !keep_alive_, location);
+  RespondError(301, !rs_->keep_alive, location);
 }
 
 void Connection::RespondOptions() {
   BeginResponse(204);
-  AppendStatusAndCommon(&out_, Common(204));
-  out_.append(kAllow);
+  AppendStatusAndCommon(&rs_->out, Common(204));
+  rs_->out.append(kAllow);
   FinishHead();
   AddMemorySegment(0);
   SendSegments();
 }
 
 void Connection::FinishHead() {
-  EndHead(&out_);
-  head_len_ = out_.size();
+  EndHead(&rs_->out);
+  rs_->head_len = rs_->out.size();
 }
 
 void Connection::SendSegments() {
-  worker_->metrics().CountRequest(method_class_, status_);
-  response_bytes_ = 0;
+  worker_->metrics().CountRequest(rs_->method_class, rs_->status);
+  rs_->response_bytes = 0;
   SetDeadline(worker_->config().send_timeout);
-  segment_index_ = 0;
+  rs_->segment_index = 0;
   StartSegment();
 }
 
 void Connection::StartSegment() {
-  if (segment_index_ >= segments_.size()) {
+  if (rs_->segment_index >= rs_->segments.size()) {
     ResponseDone();
     return;
   }
-  const Segment& seg = segments_[segment_index_];
+  const RequestState::Segment& seg = rs_->segments[rs_->segment_index];
   if (!seg.from_file) {
-    out_sent_ = 0;
+    rs_->out_sent = 0;
     SubmitSend();
     return;
   }
-  if (!has_pipe_) {
-    if (!worker_->pipes().Acquire(&pipe_)) {
+  if (!rs_->has_pipe) {
+    if (!worker_->pipes().Acquire(&rs_->pipe)) {
       // No pipe (descriptor exhaustion) with the head already out: the only
       // honest ending is to close.
       Close();
       return;
     }
-    has_pipe_ = true;
-    pipe_bytes_ = 0;
+    rs_->has_pipe = true;
+    rs_->pipe_bytes = 0;
   }
-  file_offset_ = seg.offset;
-  body_remaining_ = seg.length;
+  rs_->file_offset = seg.offset;
+  rs_->body_remaining = seg.length;
   SubmitSpliceIn();
 }
 
 void Connection::NextSegment() {
-  ++segment_index_;
+  ++rs_->segment_index;
   StartSegment();
 }
 
-bool Connection::MoreSegmentsFollow() const { return segment_index_ + 1 < segments_.size(); }
+bool Connection::MoreSegmentsFollow() const {
+  return rs_->segment_index + 1 < rs_->segments.size();
+}
 
 void Connection::SubmitSend() {
   state_ = State::kSending;
-  const Segment& seg = segments_[segment_index_];
+  const RequestState::Segment& seg = rs_->segments[rs_->segment_index];
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSend);
   // MSG_MORE while a body follows, so head and body share segments on the wire.
   const int flags = MSG_NOSIGNAL | (MoreSegmentsFollow() ? MSG_MORE : 0);
-  io_uring_prep_send(sqe, fd_, out_.data() + seg.offset + out_sent_, seg.length - out_sent_, flags);
+  io_uring_prep_send(sqe, fd_, rs_->out.data() + seg.offset + rs_->out_sent,
+                     seg.length - rs_->out_sent, flags);
 }
 
 void Connection::OnSend(int res) {
@@ -512,10 +551,10 @@ void Connection::OnSend(int res) {
     return;
   }
   worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
-  response_bytes_ += static_cast<uint64_t>(res);
+  rs_->response_bytes += static_cast<uint64_t>(res);
   SetDeadline(worker_->config().send_timeout);  // Progress.
-  out_sent_ += static_cast<size_t>(res);
-  if (out_sent_ < segments_[segment_index_].length) {
+  rs_->out_sent += static_cast<size_t>(res);
+  if (rs_->out_sent < rs_->segments[rs_->segment_index].length) {
     SubmitSend();  // Short send: continue where it stopped.
     return;
   }
@@ -524,10 +563,11 @@ void Connection::OnSend(int res) {
 
 void Connection::SubmitSpliceIn() {
   state_ = State::kSplicingIn;
-  const auto len = static_cast<unsigned>(std::min<uint64_t>(body_remaining_, pipe_.capacity));
+  const auto len =
+      static_cast<unsigned>(std::min<uint64_t>(rs_->body_remaining, rs_->pipe.capacity));
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceIn);
-  io_uring_prep_splice(sqe, file_->fd, static_cast<int64_t>(file_offset_), pipe_.write_fd, -1, len,
-                       SPLICE_F_NONBLOCK);
+  io_uring_prep_splice(sqe, rs_->file->fd, static_cast<int64_t>(rs_->file_offset),
+                       rs_->pipe.write_fd, -1, len, SPLICE_F_NONBLOCK);
 }
 
 void Connection::OnSpliceIn(int res) {
@@ -537,18 +577,18 @@ void Connection::OnSpliceIn(int res) {
     Close();
     return;
   }
-  pipe_bytes_ = static_cast<uint32_t>(res);
-  file_offset_ += static_cast<uint64_t>(res);
-  body_remaining_ -= static_cast<uint64_t>(res);
+  rs_->pipe_bytes = static_cast<uint32_t>(res);
+  rs_->file_offset += static_cast<uint64_t>(res);
+  rs_->body_remaining -= static_cast<uint64_t>(res);
   SubmitSpliceOut();
 }
 
 void Connection::SubmitSpliceOut() {
   state_ = State::kSplicingOut;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceOut);
-  const bool more = body_remaining_ > 0 || MoreSegmentsFollow();
+  const bool more = rs_->body_remaining > 0 || MoreSegmentsFollow();
   const unsigned flags = SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0);
-  io_uring_prep_splice(sqe, pipe_.read_fd, -1, fd_, -1, pipe_bytes_, flags);
+  io_uring_prep_splice(sqe, rs_->pipe.read_fd, -1, fd_, -1, rs_->pipe_bytes, flags);
 }
 
 void Connection::OnSpliceOut(int res) {
@@ -561,12 +601,12 @@ void Connection::OnSpliceOut(int res) {
     return;
   }
   worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
-  response_bytes_ += static_cast<uint64_t>(res);
+  rs_->response_bytes += static_cast<uint64_t>(res);
   SetDeadline(worker_->config().send_timeout);  // Progress.
-  pipe_bytes_ -= static_cast<uint32_t>(res);
-  if (pipe_bytes_ > 0) {
+  rs_->pipe_bytes -= static_cast<uint32_t>(res);
+  if (rs_->pipe_bytes > 0) {
     SubmitSpliceOut();
-  } else if (body_remaining_ > 0) {
+  } else if (rs_->body_remaining > 0) {
     SubmitSpliceIn();
   } else {
     NextSegment();
@@ -591,38 +631,45 @@ void Connection::ResponseDone() {
   ReleaseFile();
   const int64_t now_ns = MonotonicNanos();
   worker_->metrics().latency_us.Record(
-      static_cast<uint64_t>(std::max<int64_t>(0, now_ns - request_start_ns_) / 1000));
+      static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->request_start_ns) / 1000));
   if (worker_->access_log_enabled()) LogAccess();
-  if (!keep_alive_ || worker_->stopping()) {
+  if (!rs_->keep_alive || worker_->stopping()) {
     LingerThenClose();
     return;
   }
-  req_start_ += consumed_;
-  consumed_ = 0;
-  parser_.Reset();
-  if (req_start_ == in_len_) {
-    req_start_ = in_len_ = 0;
+  rs_->req_start += rs_->consumed;
+  rs_->consumed = 0;
+  rs_->parser.Reset();
+  if (rs_->req_start == rs_->in_len) {
+    // Idle until the next request: the request state goes back to the pool
+    // (when the buffer ring can receive for us meanwhile).
+    if (worker_->has_buffer_ring()) {
+      ReturnRequestState();
+    } else {
+      rs_->req_start = rs_->in_len = 0;
+    }
     SetIdle(true);
     SetDeadline(worker_->config().keepalive_timeout);
     SubmitRecv();
     return;
   }
   SetDeadline(worker_->config().header_timeout);
-  request_start_ns_ = now_ns;  // Its bytes were here; its turn starts now.
-  Parse();                     // A pipelined request is already buffered.
+  rs_->request_start_ns = now_ns;  // Its bytes were here; its turn starts now.
+  Parse();                         // A pipelined request is already buffered.
 }
 
 // ---------------------------------------------------------------- closing --
 
 void Connection::ReleaseFile() {
+  if (rs_ == nullptr) return;
   FileCache& cache = worker_->file_cache();
-  cache.Release(file_);
-  cache.Release(loading_);
-  file_ = loading_ = nullptr;
-  if (has_pipe_) {
-    worker_->pipes().Release(pipe_, pipe_bytes_ == 0);
-    has_pipe_ = false;
-    pipe_bytes_ = 0;
+  cache.Release(rs_->file);
+  cache.Release(rs_->loading);
+  rs_->file = rs_->loading = nullptr;
+  if (rs_->has_pipe) {
+    worker_->pipes().Release(rs_->pipe, rs_->pipe_bytes == 0);
+    rs_->has_pipe = false;
+    rs_->pipe_bytes = 0;
   }
 }
 
@@ -651,9 +698,8 @@ void Connection::SubmitLinger() {
   const int64_t linger_ns = absl::ToInt64Nanoseconds(worker_->config().linger_timeout);
   linger_ts_.tv_sec = linger_ns / 1000000000;
   linger_ts_.tv_nsec = linger_ns % 1000000000;
-  if (out_.size() < 16384) out_.resize(16384);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
-  io_uring_prep_recv(sqe, fd_, out_.data(), out_.size(), 0);
+  io_uring_prep_recv(sqe, fd_, worker_->scratch(), worker_->scratch_bytes(), 0);
   sqe->flags |= IOSQE_IO_LINK;
   io_uring_sqe* tsqe = Prep(&timer_op_, OpKind::kLingerTimeout);
   io_uring_prep_link_timeout(tsqe, &linger_ts_, 0);
@@ -676,7 +722,7 @@ void Connection::OnLingerStep() {
 void Connection::Close() {
   ClearDeadline();
   SetIdle(false);
-  ReleaseFile();
+  ReturnRequestState();
   state_ = State::kClosing;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kClose);
   io_uring_prep_close(sqe, fd_);

@@ -59,66 +59,66 @@ void AppendContentRange(std::string* out, uint64_t first, uint64_t last, uint64_
 }  // namespace
 
 void Connection::StartFile() {
-  opening_index_ = false;
-  probing_sibling_ = false;
-  coding_ = Coding::kIdentity;
-  path_.assign(resolved_.relative.empty() ? std::string_view(".") : resolved_.relative);
-  open_path_ = path_;
+  rs_->opening_index = false;
+  rs_->probing_sibling = false;
+  rs_->coding = Coding::kIdentity;
+  rs_->path.assign(rs_->resolved.relative.empty() ? std::string_view(".") : rs_->resolved.relative);
+  rs_->open_path = rs_->path;
   Resolve();
 }
 
-// Resolves open_path_ beneath the root: from the worker's open-file cache
+// Resolves rs_->open_path beneath the root: from the worker's open-file cache
 // when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
 void Connection::Resolve() {
   const int64_t now_ns = MonotonicNanos();
-  if (FileInfo* hit = worker_->file_cache().Find(open_path_, now_ns)) {
+  if (FileInfo* hit = worker_->file_cache().Find(rs_->open_path, now_ns)) {
     OnResolved(hit);
     return;
   }
-  loading_ = worker_->file_cache().Create(open_path_, now_ns);
+  rs_->loading = worker_->file_cache().Create(rs_->open_path, now_ns);
   SubmitOpen();
 }
 
 void Connection::SubmitOpen() {
   state_ = State::kOpening;
-  std::memset(&how_, 0, sizeof(how_));
+  std::memset(&rs_->how, 0, sizeof(rs_->how));
   // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a tty
   // in the root must not become our terminal.
-  how_.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  rs_->how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   // The kernel refuses any resolution that leaves the root, through ".."
   // or symlinks, and /proc-style magic links (Linux 5.6).
-  how_.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  rs_->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
-  io_uring_prep_openat2(sqe, worker_->root_fd(), loading_->key.c_str(), &how_);
+  io_uring_prep_openat2(sqe, worker_->root_fd(), rs_->loading->key.c_str(), &rs_->how);
 }
 
 void Connection::OnOpen(int res) {
   if (res < 0) {
-    loading_->error = -res;
+    rs_->loading->error = -res;
     FinishLoad();
     return;
   }
-  loading_->fd = res;
+  rs_->loading->fd = res;
   SubmitStatx();
 }
 
 void Connection::SubmitStatx() {
   state_ = State::kStatting;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
-  io_uring_prep_statx(sqe, loading_->fd, "", AT_EMPTY_PATH,
-                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &stx_);
+  io_uring_prep_statx(sqe, rs_->loading->fd, "", AT_EMPTY_PATH,
+                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &rs_->stx);
 }
 
 void Connection::OnStatx(int res) {
-  FileInfo* info = loading_;
+  FileInfo* info = rs_->loading;
   if (res < 0) {
     info->error = -res;
   } else {
-    info->mode = stx_.stx_mode;
-    info->size = stx_.stx_size;
-    info->inode = stx_.stx_ino;
-    info->mtime_sec = stx_.stx_mtime.tv_sec;
-    info->mtime_nsec = stx_.stx_mtime.tv_nsec;
+    info->mode = rs_->stx.stx_mode;
+    info->size = rs_->stx.stx_size;
+    info->inode = rs_->stx.stx_ino;
+    info->mtime_sec = rs_->stx.stx_mtime.tv_sec;
+    info->mtime_nsec = rs_->stx.stx_mtime.tv_nsec;
     info->Derive();
     if (info->is_regular() && info->size > 0 &&
         info->size <= worker_->config().small_file_bytes_max) {
@@ -135,14 +135,14 @@ void Connection::OnStatx(int res) {
 
 void Connection::SubmitReadFile() {
   state_ = State::kReadingFile;
-  loading_->content.resize(loading_->size);
+  rs_->loading->content.resize(rs_->loading->size);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
-  io_uring_prep_read(sqe, loading_->fd, loading_->content.data(),
-                     static_cast<unsigned>(loading_->size), 0);
+  io_uring_prep_read(sqe, rs_->loading->fd, rs_->loading->content.data(),
+                     static_cast<unsigned>(rs_->loading->size), 0);
 }
 
 void Connection::OnReadFile(int res) {
-  FileInfo* info = loading_;
+  FileInfo* info = rs_->loading;
   if (res >= 0 && static_cast<uint64_t>(res) == info->size) {
     // The whole file is in memory: responses need no descriptor any more.
     info->has_content = true;
@@ -158,20 +158,20 @@ void Connection::OnReadFile(int res) {
 }
 
 void Connection::FinishLoad() {
-  FileInfo* info = loading_;
-  loading_ = nullptr;
+  FileInfo* info = rs_->loading;
+  rs_->loading = nullptr;
   worker_->file_cache().Publish(info);
   OnResolved(info);
 }
 
 void Connection::OnResolved(FileInfo* info) {
-  if (probing_sibling_) {
+  if (rs_->probing_sibling) {
     if (info->is_regular()) {
       // The sibling is the representation; the original's path still gives
       // the Content-Type.
-      worker_->file_cache().Release(file_);
-      file_ = info;
-      coding_ = codings_.order[coding_next_ - 1];
+      worker_->file_cache().Release(rs_->file);
+      rs_->file = info;
+      rs_->coding = rs_->codings.order[rs_->coding_next - 1];
       ServeRepresentation();
     } else {
       worker_->file_cache().Release(info);
@@ -182,78 +182,80 @@ void Connection::OnResolved(FileInfo* info) {
   if (info->error != 0) {
     const int status = StatusForOpenError(info->error);
     worker_->file_cache().Release(info);
-    RespondError(status, !keep_alive_);
+    RespondError(status, !rs_->keep_alive);
     return;
   }
   if (info->is_regular()) {
-    if (resolved_.trailing_slash && !opening_index_) {
+    if (rs_->resolved.trailing_slash && !rs_->opening_index) {
       // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
       worker_->file_cache().Release(info);
-      RespondError(404, !keep_alive_);
+      RespondError(404, !rs_->keep_alive);
       return;
     }
-    file_ = info;
-    const Request& r = parser_.request();
-    coding_next_ = 0;
-    codings_ = worker_->config().precompressed
-                   ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
-                   : CodingChoice();
+    rs_->file = info;
+    const Request& r = rs_->parser.request();
+    rs_->coding_next = 0;
+    rs_->codings =
+        worker_->config().precompressed
+            ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
+            : CodingChoice();
     TryNextCoding();
     return;
   }
   const bool directory = info->is_directory();
   worker_->file_cache().Release(info);
-  if (directory && !opening_index_) {
-    if (!resolved_.trailing_slash) {
+  if (directory && !rs_->opening_index) {
+    if (!rs_->resolved.trailing_slash) {
       RespondRedirect();
       return;
     }
-    opening_index_ = true;
-    path_.assign(resolved_.relative);
-    if (!path_.empty()) path_.push_back('/');
-    path_.append("index.html");
-    open_path_ = path_;
+    rs_->opening_index = true;
+    rs_->path.assign(rs_->resolved.relative);
+    if (!rs_->path.empty()) rs_->path.push_back('/');
+    rs_->path.append("index.html");
+    rs_->open_path = rs_->path;
     Resolve();
     return;
   }
   // A directory without an index file → 404 (the listing is not ours to
   // give); a FIFO, socket or device → 403: only regular files are served.
-  RespondError(directory ? 404 : 403, !keep_alive_);
+  RespondError(directory ? 404 : 403, !rs_->keep_alive);
 }
 
 void Connection::TryNextCoding() {
-  probing_sibling_ = false;
-  while (coding_next_ < codings_.count) {
-    const Coding c = codings_.order[coding_next_++];
+  rs_->probing_sibling = false;
+  while (rs_->coding_next < rs_->codings.count) {
+    const Coding c = rs_->codings.order[rs_->coding_next++];
     if (c == Coding::kIdentity) break;
-    probing_sibling_ = true;
-    open_path_.assign(path_).append(SiblingSuffix(c));
+    rs_->probing_sibling = true;
+    rs_->open_path.assign(rs_->path).append(SiblingSuffix(c));
     Resolve();
     return;
   }
-  coding_ = Coding::kIdentity;
+  rs_->coding = Coding::kIdentity;
   ServeRepresentation();
 }
 
 void Connection::AppendRepresentationFields() {
-  AppendField(&out_, "Last-Modified", std::string_view(file_->last_modified, kHttpDateLength));
-  AppendField(&out_, "ETag", etag_);
+  AppendField(&rs_->out, "Last-Modified",
+              std::string_view(rs_->file->last_modified, kHttpDateLength));
+  AppendField(&rs_->out, "ETag", rs_->etag);
   const ServerConfig& config = worker_->config();
-  if (!config.cache_control.empty()) AppendField(&out_, "Cache-Control", config.cache_control);
+  if (!config.cache_control.empty()) AppendField(&rs_->out, "Cache-Control", config.cache_control);
   // Every response for a file may differ by Accept-Encoding once siblings
   // are in play, compressed or not (RFC 9110 §12.5.5).
-  if (config.precompressed) AppendField(&out_, "Vary", "Accept-Encoding");
+  if (config.precompressed) AppendField(&rs_->out, "Vary", "Accept-Encoding");
 }
 
 void Connection::ServeRepresentation() {
-  const uint64_t size = file_->size;
-  const Request& r = parser_.request();
-  etag_ = file_->etag;
-  if (coding_ != Coding::kIdentity) {
+  const uint64_t size = rs_->file->size;
+  const Request& r = rs_->parser.request();
+  rs_->etag = rs_->file->etag;
+  if (rs_->coding != Coding::kIdentity) {
     // A distinct validator per encoding (RFC 9110 §8.8.3).
-    etag_.insert(etag_.size() - 1, coding_ == Coding::kBrotli ? "-br" : "-gz");
+    rs_->etag.insert(rs_->etag.size() - 1, rs_->coding == Coding::kBrotli ? "-br" : "-gz");
   }
-  const Validators validators{etag_, static_cast<time_t>(file_->mtime_sec)};
+  const Validators validators{rs_->etag, static_cast<time_t>(rs_->file->mtime_sec)};
   switch (EvaluatePreconditions(r, validators)) {
     case Precondition::kProceed:
       break;
@@ -262,7 +264,7 @@ void Connection::ServeRepresentation() {
       return;
     case Precondition::kPreconditionFailed:
       ReleaseFile();
-      RespondError(412, !keep_alive_);
+      RespondError(412, !rs_->keep_alive);
       return;
   }
 
@@ -274,34 +276,35 @@ void Connection::ServeRepresentation() {
   if (ranges.kind == RangeSet::Kind::kUnsatisfiable) {
     ReleaseFile();
     std::string extra = "Content-Range: bytes */" + std::to_string(size) + "\r\n";
-    RespondError(416, !keep_alive_, extra);
+    RespondError(416, !rs_->keep_alive, extra);
     return;
   }
 
   const bool partial = ranges.kind == RangeSet::Kind::kSatisfiable;
   BeginResponse(partial ? 206 : 200);
-  AppendStatusAndCommon(&out_, Common(partial ? 206 : 200));
+  AppendStatusAndCommon(&rs_->out, Common(partial ? 206 : 200));
   AppendRepresentationFields();
-  AppendField(&out_, "Accept-Ranges", "bytes");
-  if (coding_ != Coding::kIdentity) AppendField(&out_, "Content-Encoding", CodingName(coding_));
+  AppendField(&rs_->out, "Accept-Ranges", "bytes");
+  if (rs_->coding != Coding::kIdentity)
+    AppendField(&rs_->out, "Content-Encoding", CodingName(rs_->coding));
   if (partial && ranges.count > 1) {
     BuildMultipart(ranges);
     return;
   }
-  AppendField(&out_, "Content-Type", MimeTypeForPath(path_));
+  AppendField(&rs_->out, "Content-Type", MimeTypeForPath(rs_->path));
   uint64_t offset = 0;
   uint64_t length = size;
   if (partial) {
     offset = ranges.ranges[0].first;
     length = ranges.ranges[0].length;
-    AppendContentRange(&out_, offset, ranges.ranges[0].last(), size);
+    AppendContentRange(&rs_->out, offset, ranges.ranges[0].last(), size);
   }
-  AppendFieldUint(&out_, "Content-Length", length);
+  AppendFieldUint(&rs_->out, "Content-Length", length);
   FinishHead();
-  if (!head_only_ && length > 0 && file_->has_content) {
+  if (!rs_->head_only && length > 0 && rs_->file->has_content) {
     // Small files go out with their head in one SEND, straight from the cache.
-    out_.append(file_->content, offset, length);
-  } else if (!head_only_ && length > 0) {
+    rs_->out.append(rs_->file->content, offset, length);
+  } else if (!rs_->head_only && length > 0) {
     AddMemorySegment(0);
     AddFileSegment(offset, length);
     SendSegments();
@@ -315,8 +318,8 @@ void Connection::ServeRepresentation() {
 // multipart/byteranges (RFC 9110 §14.6): each part has its own Content-Type
 // and Content-Range; part bodies are spliced from the file like any other.
 void Connection::BuildMultipart(const RangeSet& ranges) {
-  const uint64_t size = file_->size;
-  const std::string_view type = MimeTypeForPath(path_);
+  const uint64_t size = rs_->file->size;
+  const std::string_view type = MimeTypeForPath(rs_->path);
   char boundary[17];
   const uint64_t rnd = worker_->NextRandom();
   for (int i = 0; i < 16; ++i) boundary[i] = "0123456789abcdef"[(rnd >> (i * 4)) & 15];
@@ -338,41 +341,42 @@ void Connection::BuildMultipart(const RangeSet& ranges) {
   parts.append("\r\n--").append(boundary).append("--\r\n");
   part_ends[ranges.count] = parts.size();
 
-  out_.append("Content-Type: multipart/byteranges; boundary=").append(boundary).append("\r\n");
-  AppendFieldUint(&out_, "Content-Length", parts.size() + body_bytes);
+  rs_->out.append("Content-Type: multipart/byteranges; boundary=").append(boundary).append("\r\n");
+  AppendFieldUint(&rs_->out, "Content-Length", parts.size() + body_bytes);
   FinishHead();
-  if (head_only_) {
+  if (rs_->head_only) {
     ReleaseFile();
     AddMemorySegment(0);
     SendSegments();
     return;
   }
-  const size_t base = out_.size();
-  if (file_->has_content) {
+  const size_t base = rs_->out.size();
+  if (rs_->file->has_content) {
     // Small file: parts and their bytes are assembled in memory.
     for (size_t i = 0; i < ranges.count; ++i) {
       const size_t head_begin = i == 0 ? 0 : part_ends[i - 1];
-      out_.append(parts, head_begin, part_ends[i] - head_begin);
-      out_.append(file_->content, ranges.ranges[i].first, ranges.ranges[i].length);
+      rs_->out.append(parts, head_begin, part_ends[i] - head_begin);
+      rs_->out.append(rs_->file->content, ranges.ranges[i].first, ranges.ranges[i].length);
     }
-    out_.append(parts, part_ends[ranges.count - 1], std::string::npos);
+    rs_->out.append(parts, part_ends[ranges.count - 1], std::string::npos);
     ReleaseFile();
     AddMemorySegment(0);
     SendSegments();
     return;
   }
-  out_.append(parts);
-  segments_.push_back(Segment{0, base + part_ends[0], false});
+  rs_->out.append(parts);
+  rs_->segments.push_back(RequestState::Segment{0, base + part_ends[0], false});
   for (size_t i = 0; i < ranges.count; ++i) {
     AddFileSegment(ranges.ranges[i].first, ranges.ranges[i].length);
-    segments_.push_back(Segment{base + part_ends[i], part_ends[i + 1] - part_ends[i], false});
+    rs_->segments.push_back(
+        RequestState::Segment{base + part_ends[i], part_ends[i + 1] - part_ends[i], false});
   }
   SendSegments();
 }
 
 void Connection::RespondNotModified() {
   BeginResponse(304);
-  AppendStatusAndCommon(&out_, Common(304));
+  AppendStatusAndCommon(&rs_->out, Common(304));
   AppendRepresentationFields();
   FinishHead();
   ReleaseFile();

@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cstring>
 #include <ctime>
 #include <string>
 
@@ -25,7 +26,9 @@ bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
 }
 
-std::string PeerText(const sockaddr_storage& peer) {
+std::string PeerText(const sockaddr_in6& peer6) {
+  sockaddr_storage peer = {};
+  std::memcpy(&peer, &peer6, sizeof(peer6));
   char host[INET6_ADDRSTRLEN] = {};
   if (peer.ss_family == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, host, sizeof(host));
@@ -50,35 +53,40 @@ bool Connection::LoadPeer() {
   if (peer_known_) return true;
   // One getpeername() per connection, only for /metrics or the access log.
   socklen_t len = sizeof(peer_);
+  std::memset(&peer_, 0, sizeof(peer_));
   if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) return false;
   peer_known_ = true;
   return true;
 }
 
 bool Connection::PeerAllowedMetrics() {
-  return LoadPeer() && CidrListContains(worker_->config().metrics_allow, peer_);
+  if (!LoadPeer()) return false;
+  sockaddr_storage peer = {};
+  std::memcpy(&peer, &peer_, sizeof(peer_));
+  return CidrListContains(worker_->config().metrics_allow, peer);
 }
 
 void Connection::HandleMetrics() {
-  const Request& r = parser_.request();
+  const Request& r = rs_->parser.request();
   if (!PeerAllowedMetrics()) {
     // As if it did not exist (unless a file of that name is there to serve
     // on the main listener: then the file is what this client sees).
     if (metrics_only_) {
-      RespondError(404, !keep_alive_);
+      RespondError(404, !rs_->keep_alive);
     } else if (r.method == Method::kGet || r.method == Method::kHead) {
-      if (ResolveTarget(r.target, &resolved_) == PathError::kOk && !resolved_.has_dot_segment) {
+      if (ResolveTarget(r.target, &rs_->resolved) == PathError::kOk &&
+          !rs_->resolved.has_dot_segment) {
         StartFile();
       } else {
-        RespondError(404, !keep_alive_);
+        RespondError(404, !rs_->keep_alive);
       }
     } else {
-      RespondError(404, !keep_alive_);
+      RespondError(404, !rs_->keep_alive);
     }
     return;
   }
   if (r.method != Method::kGet && r.method != Method::kHead) {
-    RespondError(405, !keep_alive_, "Allow: GET, HEAD\r\n");
+    RespondError(405, !rs_->keep_alive, "Allow: GET, HEAD\r\n");
     return;
   }
   // Prometheus text when asked for by query or by Accept; JSON otherwise.
@@ -95,29 +103,30 @@ void Connection::HandleMetrics() {
                       : RenderMetricsJson(registry->info, registry->workers, NowNanos());
   }
   BeginResponse(200);
-  AppendStatusAndCommon(&out_, Common(200));
-  AppendField(&out_, "Content-Type",
+  AppendStatusAndCommon(&rs_->out, Common(200));
+  AppendField(&rs_->out, "Content-Type",
               prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
-  AppendFieldUint(&out_, "Content-Length", body.size());
-  AppendField(&out_, "Cache-Control", "no-store");
+  AppendFieldUint(&rs_->out, "Content-Length", body.size());
+  AppendField(&rs_->out, "Cache-Control", "no-store");
   FinishHead();
-  if (!head_only_) out_.append(body);
+  if (!rs_->head_only) rs_->out.append(body);
   AddMemorySegment(0);
   SendSegments();
 }
 
 void Connection::LogAccess() {
   AccessLogWriter* log = worker_->access_log();
-  const Request& r = parser_.request();
+  const Request& r = rs_->parser.request();
   std::string request_line;
-  if (!r.method_text.empty() && !parser_.in_request_line()) {
+  if (!r.method_text.empty() && !rs_->parser.in_request_line()) {
     request_line.reserve(r.method_text.size() + r.target.size() + 10);
     request_line.append(r.method_text).append(" ").append(r.target);
     request_line.append(r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
   }
   const std::string peer = LoadPeer() ? PeerText(peer_) : "-";
-  const uint64_t body = response_bytes_ > head_len_ ? response_bytes_ - head_len_ : 0;
-  log->Log(peer, worker_->date().now(), request_line, status_, body,
+  const uint64_t body =
+      rs_->response_bytes > rs_->head_len ? rs_->response_bytes - rs_->head_len : 0;
+  log->Log(peer, worker_->date().now(), request_line, rs_->status, body,
            request_line.empty() ? std::string_view() : r.field(Field::kReferer),
            request_line.empty() ? std::string_view() : r.field(Field::kUserAgent));
 }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -61,6 +62,10 @@ Worker::~Worker() {
   tearing_down_ = true;
   connections_.clear();  // Closes any descriptors they still hold.
   file_cache_.reset();
+  if (buf_ring_ != nullptr) {
+    io_uring_unregister_buf_ring(&ring_, kRecvBufferGroup);
+    munmap(buf_ring_, buf_ring_bytes_);
+  }
   if (ring_ready_) io_uring_queue_exit(&ring_);
   if (listen_fd_ >= 0) close(listen_fd_);
   if (metrics_listen_fd_ >= 0) close(metrics_listen_fd_);
@@ -79,6 +84,8 @@ absl::Status Worker::Init() {
                               config_.iowq_unbounded_max, &ring_info_);
   if (!st.ok()) return st;
   ring_ready_ = true;
+  SetUpBufferRing();
+  scratch_ = std::make_unique<char[]>(kScratchBytes);
   metrics_.sq_entries.Set(ring_info_.sq_entries);
   metrics_.cq_entries.Set(ring_info_.cq_entries);
   return absl::OkStatus();
@@ -163,6 +170,7 @@ void Worker::Run() {
       ++count;
     }
     io_uring_cq_advance(&ring_, count);
+    if (!waiting_for_buffers_.empty()) RetryWaitingRecvs();
     metrics_.cqes_total.Add(count);
     metrics_.cq_ready.Set(count);
     if (count > 0) metrics_.batch.Record(count);
@@ -348,6 +356,83 @@ void Worker::ForceCloseAll() {
   forced_ = true;
   for (const auto& conn : connections_) {
     if (conn->state() != Connection::State::kFree) conn->Abort();
+  }
+}
+
+void Worker::SetUpBufferRing() {
+  recv_buffer_count_ = config_.recv_buffers;
+  recv_buffer_bytes_ = config_.recv_buffer_bytes;
+  if (recv_buffer_count_ == 0) return;
+  // The ring of buffer descriptors must be page-aligned: mmap it (liburing
+  // 2.3 has no io_uring_setup_buf_ring).
+  buf_ring_bytes_ = sizeof(io_uring_buf) * recv_buffer_count_;
+  void* mem =
+      mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1, 0);
+  if (mem == MAP_FAILED) return;
+  io_uring_buf_reg reg = {};
+  reg.ring_addr = reinterpret_cast<uint64_t>(mem);
+  reg.ring_entries = recv_buffer_count_;
+  reg.bgid = kRecvBufferGroup;
+  if (io_uring_register_buf_ring(&ring_, &reg, 0) != 0) {
+    // Linux < 5.19: every connection keeps its own receive buffer instead.
+    munmap(mem, buf_ring_bytes_);
+    LogWarning("provided-buffer rings unavailable: idle connections keep their buffers");
+    return;
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(mem);
+  io_uring_buf_ring_init(buf_ring_);
+  recv_buffers_ = std::make_unique<char[]>(size_t{recv_buffer_count_} * recv_buffer_bytes_);
+  const int mask = io_uring_buf_ring_mask(recv_buffer_count_);
+  for (unsigned i = 0; i < recv_buffer_count_; ++i) {
+    io_uring_buf_ring_add(buf_ring_, recv_buffer(static_cast<uint16_t>(i)), recv_buffer_bytes_,
+                          static_cast<uint16_t>(i), mask, static_cast<int>(i));
+  }
+  io_uring_buf_ring_advance(buf_ring_, static_cast<int>(recv_buffer_count_));
+}
+
+void Worker::RecycleRecvBuffer(uint16_t bid) {
+  io_uring_buf_ring_add(buf_ring_, recv_buffer(bid), recv_buffer_bytes_, bid,
+                        io_uring_buf_ring_mask(recv_buffer_count_), 0);
+  io_uring_buf_ring_advance(buf_ring_, 1);
+}
+
+void Worker::WaitForRecvBuffers(Connection* conn) {
+  metrics_.recv_buffer_waits_total.Add();
+  waiting_for_buffers_.emplace_back(conn, conn->generation());
+}
+
+void Worker::RetryWaitingRecvs() {
+  // Buffers consumed in this batch have been recycled by now.
+  std::vector<std::pair<Connection*, uint32_t>> waiting;
+  waiting.swap(waiting_for_buffers_);
+  for (const auto& [conn, generation] : waiting) {
+    if (conn->generation() == generation) conn->RetryRecv();
+  }
+}
+
+RequestState* Worker::AcquireRequestState() {
+  if (free_request_states_.empty()) {
+    request_states_.push_back(
+        std::make_unique<RequestState>(config_.limits, config_.limits.head_bytes_max));
+    free_request_states_.push_back(request_states_.back().get());
+  }
+  RequestState* rs = free_request_states_.back();
+  free_request_states_.pop_back();
+  return rs;
+}
+
+void Worker::ReleaseRequestState(RequestState* rs) {
+  // Keep a bounded number spare; beyond that give the memory back.
+  if (free_request_states_.size() < 1024 || tearing_down_) {
+    free_request_states_.push_back(rs);
+    return;
+  }
+  for (auto it = request_states_.begin(); it != request_states_.end(); ++it) {
+    if (it->get() == rs) {
+      std::swap(*it, request_states_.back());
+      request_states_.pop_back();
+      return;
+    }
   }
 }
 

@@ -19,10 +19,12 @@ namespace sluice {
 // paths that production sizes rarely reach.
 #ifdef SLUICE_TINY_RESOURCES
 inline constexpr unsigned kDefaultRingEntries = 4;
+inline constexpr unsigned kDefaultRecvBuffers = 4;
 inline constexpr uint32_t kDefaultPipeBytes = 4096;
 inline constexpr size_t kDefaultIdlePipesMax = 1;
 #else
 inline constexpr unsigned kDefaultRingEntries = 1024;
+inline constexpr unsigned kDefaultRecvBuffers = 1024;
 inline constexpr uint32_t kDefaultPipeBytes = 256 * 1024;
 inline constexpr size_t kDefaultIdlePipesMax = 32;
 #endif
@@ -72,6 +74,9 @@ struct ServerConfig {
   absl::Duration file_cache_valid = absl::Seconds(10);
   std::string root_realpath;  // Absolute, for inotify watches; set by the server.
   unsigned ring_entries = kDefaultRingEntries;
+  // Provided-buffer ring per worker (a power of two; 0: none).
+  unsigned recv_buffers = kDefaultRecvBuffers;
+  unsigned recv_buffer_bytes = 2048;
   unsigned iowq_bounded_max = 4;
   unsigned iowq_unbounded_max = 16;
   uint32_t pipe_bytes = kDefaultPipeBytes;

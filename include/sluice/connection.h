@@ -10,6 +10,7 @@
 
 #include <liburing.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -33,6 +34,78 @@
 namespace sluice {
 
 class Worker;
+
+// What a connection needs only while a request is in progress: the input
+// buffer, the parser, the response being built and the file being sent.
+// Lent from the worker's pool (RequestStatePool) and returned when the
+// connection goes idle, so idle keep-alive connections stay small.
+struct RequestState {
+  explicit RequestState(const ParserLimits& limits, size_t capacity)
+      : in(std::make_unique<char[]>(capacity)), in_capacity(capacity), parser(limits) {}
+  RequestState(const RequestState&) = delete;
+  RequestState& operator=(const RequestState&) = delete;
+  // Ready for a new connection's (or a new idle period's) first request.
+  void Reset() {
+    in_len = req_start = consumed = 0;
+    body_to_skip = 0;
+    parser.Reset();
+    keep_alive = true;
+    head_only = client_http10 = false;
+    loading = file = nullptr;
+    has_pipe = false;
+    pipe_bytes = 0;
+  }
+
+  struct Segment {
+    uint64_t offset;  // Into out (memory) or the file.
+    uint64_t length;
+    bool from_file;
+  };
+
+  // Input: in[req_start, in_len) is unparsed; a request's views point
+  // into it until its response is done.
+  std::unique_ptr<char[]> in;
+  size_t in_capacity;
+  size_t in_len = 0;
+  size_t req_start = 0;
+  RequestParser parser;
+  size_t consumed = 0;        // Bytes of in the current request used (head + body).
+  uint64_t body_to_skip = 0;  // Request-body bytes still to read and discard.
+  // For metrics and the access log.
+  MethodClass method_class = MethodClass::kOther;
+  int status = 0;
+  size_t head_len = 0;          // Bytes of the HTTP head at the start of out.
+  uint64_t response_bytes = 0;  // Bytes of this response handed to the kernel.
+  int64_t request_start_ns = 0;
+  bool request_line_seen = false;
+
+  // The response being produced.
+  bool keep_alive = true;
+  bool head_only = false;
+  bool client_http10 = false;
+  std::string out;                // Head, multipart part heads, small bodies; reused.
+  std::vector<Segment> segments;  // What the response is made of, in order.
+  size_t segment_index = 0;
+  size_t out_sent = 0;    // Progress within the current memory segment.
+  ResolvedPath resolved;  // The decoded target.
+  std::string path;       // The file to serve, relative to the root.
+  std::string open_path;  // What OPENAT2 opens now: path, or a sibling.
+  bool opening_index = false;
+  bool probing_sibling = false;
+  CodingChoice codings;
+  int coding_next = 0;  // Next entry of codings.order to try.
+  Coding coding = Coding::kIdentity;
+  open_how how = {};
+  struct statx stx = {};        // STATX result for loading.
+  FileInfo* loading = nullptr;  // Being filled by OPENAT2/STATX/READ (pinned).
+  FileInfo* file = nullptr;     // The representation being sent (pinned).
+  std::string etag;             // Its validator (with the coding's suffix).
+  uint64_t file_offset = 0;
+  uint64_t body_remaining = 0;  // File bytes still to move into the pipe.
+  Pipe pipe;
+  bool has_pipe = false;
+  uint32_t pipe_bytes = 0;  // Bytes in the pipe not yet spliced to the socket.
+};
 
 class Connection {
  public:
@@ -77,6 +150,8 @@ class Connection {
   bool idle_in_kernel() const { return !io_op_.in_flight && !timer_op_.in_flight; }
   // Reading with no partial request buffered (an idle keep-alive connection).
   bool waiting_for_request() const;
+  // Recv buffers are back after an ENOBUFS: arm the RECV again.
+  void RetryRecv();
 
  private:
   io_uring_sqe* Prep(Operation* op, OpKind kind);
@@ -85,9 +160,12 @@ class Connection {
   void SetIdle(bool idle);
   void CancelInFlight();
 
+  void EnsureRequestState();
+  void ReturnRequestState();
+
   // Reading and parsing.
   void SubmitRecv();
-  void OnRecv(int res);
+  void OnRecv(int res, uint32_t cqe_flags);
   void Parse();
   void HandleRequest();
   void Dispatch();
@@ -112,11 +190,6 @@ class Connection {
   void OnReadFile(int res);
 
   // Sending.
-  struct Segment {
-    uint64_t offset;  // Into out_ (memory) or the file.
-    uint64_t length;
-    bool from_file;
-  };
   void BeginResponse(int status);
   void FinishHead();  // Ends the head in out_ and notes its length.
   // /metrics (metrics_endpoint.cc).
@@ -165,56 +238,16 @@ class Connection {
   TimerNode timer_node_;    // In the worker's wheel while a deadline is set.
   ListNode idle_node_;      // In the worker's idle list while idle between requests.
 
-  // Input: in_[req_start_, in_len_) is unparsed; a request's views point
-  // into it until its response is done.
-  std::unique_ptr<char[]> in_;
-  size_t in_capacity_ = 0;
-  size_t in_len_ = 0;
-  size_t req_start_ = 0;
-  RequestParser parser_;
-  size_t consumed_ = 0;        // Bytes of in_ the current request used (head + body).
-  uint64_t body_to_skip_ = 0;  // Request-body bytes still to read and discard.
   int linger_res_ = 0;         // Result of the last lingering RECV.
   uint64_t linger_bytes_ = 0;  // Bytes discarded while lingering.
   __kernel_timespec linger_ts_ = {};
 
-  // For metrics and the access log.
   bool metrics_only_ = false;
-  MethodClass method_class_ = MethodClass::kOther;
-  int status_ = 0;
-  size_t head_len_ = 0;          // Bytes of the HTTP head at the start of out_.
-  uint64_t response_bytes_ = 0;  // Bytes of this response handed to the kernel.
-  int64_t request_start_ns_ = 0;
-  bool request_line_seen_ = false;
   bool peer_known_ = false;
-  sockaddr_storage peer_ = {};
-
-  // The response being produced.
-  bool keep_alive_ = true;
-  bool head_only_ = false;
-  bool client_http10_ = false;
-  std::string out_;                // Head, multipart part heads, small bodies; reused.
-  std::vector<Segment> segments_;  // What the response is made of, in order.
-  size_t segment_index_ = 0;
-  size_t out_sent_ = 0;    // Progress within the current memory segment.
-  ResolvedPath resolved_;  // The decoded target.
-  std::string path_;       // The file to serve, relative to the root.
-  std::string open_path_;  // What OPENAT2 opens now: path_, or a sibling.
-  bool opening_index_ = false;
-  bool probing_sibling_ = false;
-  CodingChoice codings_;
-  int coding_next_ = 0;  // Next entry of codings_.order to try.
-  Coding coding_ = Coding::kIdentity;
-  open_how how_ = {};
-  struct statx stx_ = {};        // STATX result for loading_.
-  FileInfo* loading_ = nullptr;  // Being filled by OPENAT2/STATX/READ (pinned).
-  FileInfo* file_ = nullptr;     // The representation being sent (pinned).
-  std::string etag_;             // Its validator (with the coding's suffix).
-  uint64_t file_offset_ = 0;
-  uint64_t body_remaining_ = 0;  // File bytes still to move into the pipe.
-  Pipe pipe_;
-  bool has_pipe_ = false;
-  uint32_t pipe_bytes_ = 0;  // Bytes in the pipe not yet spliced to the socket.
+  sockaddr_in6 peer_ = {};  // Large enough for IPv4 and IPv6 peers.
+  // Request and response state, lent by the worker while this connection
+  // has a request in progress (an idle keep-alive connection holds none).
+  RequestState* rs_ = nullptr;
 };
 
 }  // namespace sluice

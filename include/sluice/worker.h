@@ -66,6 +66,23 @@ class Worker {
   FileCache& file_cache() { return *file_cache_; }
   bool access_log_enabled() const { return access_log_ != nullptr; }
   AccessLogWriter* access_log() { return access_log_.get(); }
+  // Request state for connections with a request in progress.
+  RequestState* AcquireRequestState();
+  void ReleaseRequestState(RequestState* rs);
+
+  // The provided-buffer ring idle connections receive into.
+  static constexpr uint16_t kRecvBufferGroup = 1;
+  bool has_buffer_ring() const { return buf_ring_ != nullptr; }
+  unsigned recv_buffer_bytes() const { return recv_buffer_bytes_; }
+  char* recv_buffer(uint16_t bid) { return recv_buffers_.get() + size_t{bid} * recv_buffer_bytes_; }
+  void RecycleRecvBuffer(uint16_t bid);
+  // `conn` got ENOBUFS; its RECV is re-armed after this batch of completions.
+  void WaitForRecvBuffers(Connection* conn);
+
+  // Memory any connection may receive into and never read (discarded input).
+  char* scratch() { return scratch_.get(); }
+  size_t scratch_bytes() const { return kScratchBytes; }
+
   // Cancels the operation whose record is `op` (fire-and-forget).
   void SubmitCancel(Operation* op);
   // A connection's socket is closed and nothing of it is in flight.
@@ -96,6 +113,8 @@ class Worker {
   void SubmitTick();
   void OnTick(int res);
   void BeginDrain();
+  void SetUpBufferRing();
+  void RetryWaitingRecvs();
   void ForceCloseAll();
   Connection* Allocate();
   io_uring_sqe* PrepWorkerOp(Operation* op, OpKind kind);
@@ -120,6 +139,19 @@ class Worker {
   std::unique_ptr<AccessLogWriter> access_log_;
   std::unique_ptr<FileCache> file_cache_;
   bool tearing_down_ = false;  // In the destructor: close synchronously.
+
+  std::vector<std::unique_ptr<RequestState>> request_states_;  // Every one ever made.
+  std::vector<RequestState*> free_request_states_;
+
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  size_t buf_ring_bytes_ = 0;
+  unsigned recv_buffer_count_ = 0;
+  unsigned recv_buffer_bytes_ = 0;
+  std::unique_ptr<char[]> recv_buffers_;
+  std::vector<std::pair<Connection*, uint32_t>> waiting_for_buffers_;  // With generation.
+
+  static constexpr size_t kScratchBytes = 16 * 1024;
+  std::unique_ptr<char[]> scratch_;
   Operation accept_retry_op_;
   Operation wake_op_;
   Operation tick_op_;
