@@ -423,7 +423,7 @@ RequestState* Worker::AcquireRequestState() {
 
 void Worker::ReleaseRequestState(RequestState* rs) {
   // Keep a bounded number spare; beyond that give the memory back.
-  if (free_request_states_.size() < 1024 || tearing_down_) {
+  if (free_request_states_.size() < kSpareRequestStates || tearing_down_) {
     free_request_states_.push_back(rs);
     return;
   }
