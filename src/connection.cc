@@ -240,12 +240,16 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
   }
   const bool from_ring = (cqe_flags & IORING_CQE_F_BUFFER) != 0;
   if (from_ring || rs_->req_start == rs_->in_len) {
-    // The first bytes of a request: the whole head must follow in time.
+    // The first bytes of a request. After a keep-alive pause the whole head
+    // must follow within the header timeout; a new connection's deadline
+    // already runs from its accept and is not extended.
     EnsureRequestState();
     rs_->request_start_ns = MonotonicNanos();
     rs_->request_line_seen = false;
-    SetIdle(false);
-    SetDeadline(worker_->config().header_timeout);
+    if (idle_node_.linked()) {
+      SetIdle(false);
+      SetDeadline(worker_->config().header_timeout);
+    }
   }
   if (from_ring) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);

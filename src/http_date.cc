@@ -64,8 +64,9 @@ std::optional<time_t> ToTime(struct tm* tm) {
   }
   const int mday = tm->tm_mday;
   const int mon = tm->tm_mon;
+  // timegm cannot fail for fields in range with a 64-bit time_t; -1 is the
+  // legitimate 1969-12-31T23:59:59Z.
   const time_t t = timegm(tm);
-  if (t == static_cast<time_t>(-1)) return std::nullopt;
   // timegm rolls "31 Nov" over into December: refuse days the month lacks.
   if (tm->tm_mday != mday || tm->tm_mon != mon) return std::nullopt;
   return t;

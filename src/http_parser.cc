@@ -141,10 +141,13 @@ RequestParser::Status RequestParser::Feed(const char* data, size_t len) {
     std::string_view line(start, content_end - pos_);
     const size_t next = line_end + 1;
 
+    // Limits before syntax, in the same order as for an unfinished line, so
+    // the answer never depends on how the bytes were split into reads.
+    if (!have_request_line_ && line.size() > limits_.request_line_bytes_max) {
+      return Fail(414, "request line too long");
+    }
+    if (next > limits_.head_bytes_max) return Fail(431, "request head too large");
     if (!have_request_line_) {
-      if (line.size() > limits_.request_line_bytes_max) {
-        return Fail(414, "request line too long");
-      }
       if (line.empty()) {
         // RFC 9112 §2.2: ignore empty lines before the request line, but
         // not without bound.
@@ -155,14 +158,12 @@ RequestParser::Status RequestParser::Feed(const char* data, size_t len) {
       if (Status s = ParseRequestLine(line); s == Status::kError) return s;
       have_request_line_ = true;
     } else if (line.empty()) {
-      if (next > limits_.head_bytes_max) return Fail(431, "request head too large");
       request_.head_bytes = next;
       pos_ = next;
       return FinishHead();
     } else {
       if (Status s = ParseField(line); s == Status::kError) return s;
     }
-    if (next > limits_.head_bytes_max) return Fail(431, "request head too large");
     pos_ = next;
   }
   return Status::kNeedMore;

@@ -31,7 +31,13 @@ PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
   out->has_dot_segment = false;
   out->query = {};
   out->has_query = false;
+  if (target.empty()) return PathError::kBadTarget;
   if (target == "*") return PathError::kNotAPath;
+  // Raw controls (NUL included) never belong in a target (RFC 3986 §2); the
+  // parser refuses them already, but this function promises it on its own.
+  for (unsigned char c : target) {
+    if (c < 0x21 || c == 0x7f) return PathError::kBadTarget;
+  }
   // absolute-form (RFC 9112 §3.2.2): the server must accept it; the authority
   // is ignored for file lookup (nothing on the filesystem path comes from the
   // client's idea of the host).

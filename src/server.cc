@@ -135,8 +135,6 @@ absl::Status RunServer(const ServerConfig& given) {
     close(*root_fd);
     return st;
   }
-  RaiseFileLimit();
-
   // One SO_REUSEPORT socket per worker; with port 0 the first one picks the
   // port and the others join it.
   SocketAddress bound = *address;
@@ -179,6 +177,9 @@ absl::Status RunServer(const ServerConfig& given) {
     access_log = std::move(*log);
   }
 
+  // Everything that can fail on configuration has been checked: only now
+  // log anything, so a bad start-up stays one line.
+  RaiseFileLimit();
   if (absl::Status st = DropPrivileges(config); !st.ok()) {
     for (int f : listen_fds) close(f);
     close(*root_fd);

@@ -158,6 +158,9 @@ void Worker::Run() {
     metrics_.submit_calls_total.Add();
     metrics_.sq_ready.Set(io_uring_sq_ready(&ring_));
     const int ret = io_uring_submit_and_wait(&ring_, 1);
+    // Deadlines set while handling these completions count from now, not
+    // from before the wait (which may have crossed a second).
+    now_s_ = MonotonicSeconds();
     if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
       LogError(absl::StrCat("worker ", index_, ": io_uring_submit_and_wait: ", strerror(-ret)));
       break;
@@ -234,8 +237,14 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
 void Worker::SubmitAccept() {
   if (listen_fd_ < 0 || accept_op_.in_flight) return;
   io_uring_sqe* sqe = PrepWorkerOp(&accept_op_, OpKind::kAccept);
-  // Multishot (Linux 5.19): one SQE keeps accepting until it errors.
-  io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (active_ + kAcceptHeadroom < max_active_) {
+    // Multishot (Linux 5.19): one SQE keeps accepting until it errors.
+    io_uring_prep_multishot_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  } else {
+    // Near --max_connections: one at a time, so that a burst waiting in
+    // the backlog is never accepted only to be closed.
+    io_uring_prep_accept(sqe, listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
 }
 
 void Worker::SubmitMetricsAccept() {
@@ -275,7 +284,13 @@ void Worker::OnAccept(Operation* op, int res, uint32_t flags) {
       }
       metrics_.accepted_total.Add();
       Allocate()->Start(res, /*metrics_only=*/false);
-      if (active_ >= max_active_ && idle_.empty()) PauseAccept();
+      if (active_ >= max_active_ && idle_.empty()) {
+        PauseAccept();
+      } else if ((flags & IORING_CQE_F_MORE) && active_ + kAcceptHeadroom >= max_active_) {
+        // Close to the limit: end the multishot accept; its last completion
+        // re-arms it single-shot.
+        SubmitCancel(&accept_op_);
+      }
     }
   } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
     // Out of descriptors or memory: back off instead of spinning, keep
@@ -451,8 +466,13 @@ void Worker::Recycle(Connection* conn) {
   metrics_.closed_total.Add();
   --active_;
   free_.push_back(conn);
-  if (accept_paused_ && active_ < max_active_ && !stopping_) {
+  if (stopping_) return;
+  if (accept_paused_ && active_ < max_active_) {
     accept_paused_ = false;
+    SubmitAccept();
+  } else if (accept_retry_op_.in_flight) {
+    // Backing off after EMFILE: a descriptor was just freed, so try now
+    // rather than at the end of the back-off.
     SubmitAccept();
   }
 }

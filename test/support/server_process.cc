@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -47,8 +48,10 @@ int RemainingMs(SteadyClock::time_point deadline) {
 // /dev/null if -1), stderr to `err_fd`. Signal dispositions and the mask are
 // reset, every other descriptor is closed, and the child is SIGKILLed if the
 // forking thread dies (so a crashed or timed-out test leaves no server
-// behind). Returns the pid, or -1 with *error set.
-pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd, std::string* error) {
+// behind). A non-zero `nofile_limit` becomes the child's RLIMIT_NOFILE (soft
+// and hard). Returns the pid, or -1 with *error set.
+pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd, std::string* error,
+            std::uint64_t nofile_limit = 0) {
   std::vector<char*> args;
   args.reserve(argv.size() + 1);
   for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
@@ -84,6 +87,14 @@ pid_t Spawn(const std::vector<std::string>& argv, int out_fd, int err_fd, std::s
     sigprocmask(SIG_SETMASK, &empty, nullptr);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(126);
+    if (nofile_limit != 0) {
+      const rlimit limit = {static_cast<rlim_t>(nofile_limit), static_cast<rlim_t>(nofile_limit)};
+      if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+        static const char kLimitMessage[] = "test harness: setrlimit(RLIMIT_NOFILE) failed\n";
+        [[maybe_unused]] const ssize_t ignored = write(2, kLimitMessage, sizeof(kLimitMessage) - 1);
+        _exit(127);
+      }
+    }
     execv(args[0], args.data());
     static const char kMessage[] = "test harness: execv failed\n";
     [[maybe_unused]] const ssize_t ignored = write(2, kMessage, sizeof(kMessage) - 1);
@@ -150,7 +161,7 @@ ServerProcess::StartResult ServerProcess::Start(const std::vector<std::string>& 
     return StartResult::kFailed;
   }
   std::string error;
-  pid_ = Spawn(argv, -1, pipe_fds[1], &error);
+  pid_ = Spawn(argv, -1, pipe_fds[1], &error, nofile_limit_);
   close(pipe_fds[1]);
   if (pid_ < 0) {
     close(pipe_fds[0]);

@@ -50,6 +50,11 @@ class ServerProcess {
                     std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
   const std::string& start_error() const { return start_error_; }
 
+  // Before Start(): the server starts with RLIMIT_NOFILE set to `limit` (soft
+  // and hard, applied in the child before exec, like `prlimit --nofile=N:N`);
+  // 0, the default, leaves the limit inherited from the test.
+  void set_nofile_limit(std::uint64_t limit) { nofile_limit_ = limit; }
+
   // From the "listening on" line: "127.0.0.1" or "::1" (brackets removed).
   const std::string& host() const { return host_; }
   std::uint16_t port() const { return port_; }
@@ -90,6 +95,7 @@ class ServerProcess {
   std::uint16_t port_ = 0;
   std::string ready_line_;
   std::string start_error_;
+  std::uint64_t nofile_limit_ = 0;
 
   std::thread reader_;
   mutable std::mutex mutex_;
