@@ -169,7 +169,10 @@ class Worker {
   std::vector<std::unique_ptr<Connection>> connections_;  // Every one ever made.
   std::vector<Connection*> free_;                         // Those in State::kFree.
   size_t active_ = 0;
-  size_t max_active_ = 0;       // This worker's share of --max_connections.
+  size_t max_active_ = 0;  // This worker's share of --max_connections.
+  // Below max_active_ by at least this much, accept is multishot; closer,
+  // single-shot, so the limit is never overshot.
+  static constexpr size_t kAcceptHeadroom = 64;
   bool accept_paused_ = false;  // At max_active_ with no idle connection to close.
   int64_t now_s_ = 0;           // Monotonic seconds, refreshed every loop.
   TimerWheel wheel_;
