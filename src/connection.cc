@@ -77,7 +77,13 @@ void Connection::SetIdle(bool idle) {
 }
 
 void Connection::CancelInFlight() {
-  if (io_op_.in_flight) worker_->SubmitCancel(&io_op_);
+  if (io_op_.in_flight) {
+    worker_->SubmitCancel(&io_op_);
+  } else if (state_ == State::kReading) {
+    // Parked after ENOBUFS with no RECV armed: there is no completion to
+    // wait for, so act now.
+    Close();
+  }
 }
 
 void Connection::OnTimeout() {
@@ -201,6 +207,10 @@ void Connection::OnWorkerStopping() {
 void Connection::Abort() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
   aborting_ = true;
+  if (!io_op_.in_flight && state_ == State::kReading) {
+    Close();  // Parked for receive buffers.
+    return;
+  }
   if (io_op_.in_flight) {
     CancelInFlight();
     // A splice in an io-wq thread may not see the cancel; a shutdown makes
@@ -261,7 +271,12 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
 }
 
 void Connection::RetryRecv() {
-  if (state_ == State::kReading && !io_op_.in_flight) SubmitRecv();
+  if (state_ != State::kReading || io_op_.in_flight) return;
+  if (worker_->stopping() && waiting_for_request()) {
+    Close();
+    return;
+  }
+  SubmitRecv();
 }
 
 void Connection::Parse() {
