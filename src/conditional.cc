@@ -3,15 +3,10 @@
 #include <optional>
 
 #include "sluice/http_date.h"
+#include "sluice/http_parser.h"
 
 namespace sluice {
 namespace {
-
-std::string_view TrimOws(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
 
 // etagc = "!" / %x23-7E / obs-text (RFC 9110 §8.8.3).
 bool IsEtagChar(unsigned char c) { return c == 0x21 || (c >= 0x23 && c != 0x7f); }

@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/clock.h"
 #include "sluice/http_date.h"
 #include "sluice/log.h"
 #include "sluice/mime.h"
@@ -18,12 +19,6 @@
 
 namespace sluice {
 namespace {
-
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 constexpr std::string_view kAllow = "Allow: GET, HEAD, OPTIONS\r\n";
 constexpr uint64_t kLingerBytesMax = 1 << 20;

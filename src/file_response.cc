@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sluice/clock.h"
 #include "sluice/connection.h"
 #include "sluice/file_cache.h"
 #include "sluice/http_date.h"
@@ -39,12 +40,6 @@ int StatusForOpenError(int err) {
     default:
       return 500;
   }
-}
-
-int64_t MonotonicNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
 std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" : ".gz"; }

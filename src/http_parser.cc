@@ -31,12 +31,6 @@ bool IsFieldValueByte(unsigned char c) { return c == '\t' || (c >= 0x20 && c != 
 
 char Lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
-std::string_view TrimOws(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
 struct MethodEntry {
   std::string_view name;
   Method method;
@@ -89,6 +83,12 @@ std::string_view MethodName(Method m) {
     if (e.method == m) return e.name;
   }
   return "UNKNOWN";
+}
+
+std::string_view TrimOws(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {

@@ -9,18 +9,13 @@
 #include <string>
 
 #include "sluice/access_log.h"
+#include "sluice/clock.h"
 #include "sluice/connection.h"
 #include "sluice/metrics.h"
 #include "sluice/worker.h"
 
 namespace sluice {
 namespace {
-
-int64_t NowNanos() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
@@ -99,8 +94,8 @@ void Connection::HandleMetrics() {
   const MetricsRegistry* registry = worker_->registry();
   std::string body;
   if (registry != nullptr) {
-    body = prometheus ? RenderMetricsPrometheus(registry->info, registry->workers, NowNanos())
-                      : RenderMetricsJson(registry->info, registry->workers, NowNanos());
+    body = prometheus ? RenderMetricsPrometheus(registry->info, registry->workers, MonotonicNanos())
+                      : RenderMetricsJson(registry->info, registry->workers, MonotonicNanos());
   }
   BeginResponse(200);
   AppendStatusAndCommon(&rs_->out, Common(200));

@@ -3,16 +3,12 @@
 #include <algorithm>
 #include <limits>
 
+#include "sluice/http_parser.h"
+
 namespace sluice {
 namespace {
 
 constexpr uint64_t kMax = std::numeric_limits<uint64_t>::max();
-
-std::string_view TrimOws(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
 
 // 1*DIGIT, saturating at 2^64-1 instead of wrapping.
 bool ParseNumber(std::string_view s, uint64_t* out) {

@@ -14,20 +14,10 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/clock.h"
 #include "sluice/log.h"
 
 namespace sluice {
-namespace {
-
-int64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
-int64_t MonotonicSeconds() { return MonotonicNs() / 1000000000; }
-
-}  // namespace
 
 Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd,
                int metrics_listen_fd, AccessLogFile* access_log)
@@ -342,13 +332,13 @@ void Worker::SubmitTick() {
 
 void Worker::OnTick(int /*res*/) {
   if (access_log_) access_log_->Tick();
-  if (stopping_ && !forced_ && MonotonicNs() >= drain_deadline_ns_) ForceCloseAll();
+  if (stopping_ && !forced_ && MonotonicNanos() >= drain_deadline_ns_) ForceCloseAll();
   SubmitTick();
 }
 
 void Worker::BeginDrain() {
   stopping_ = true;
-  drain_deadline_ns_ = MonotonicNs() + absl::ToInt64Nanoseconds(config_.drain_timeout);
+  drain_deadline_ns_ = MonotonicNanos() + absl::ToInt64Nanoseconds(config_.drain_timeout);
   // Stop accepting: cancel the multishot accept and close the listener so
   // the kernel hands new connections to nobody (the other workers are
   // draining too).

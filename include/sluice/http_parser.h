@@ -119,6 +119,9 @@ class RequestParser {
 // Case-insensitive ASCII comparison.
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
+std::string_view TrimOws(std::string_view v);
+
 }  // namespace sluice
 
 #endif  // SLUICE_HTTP_PARSER_H_
