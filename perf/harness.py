@@ -1,0 +1,574 @@
+"""Shared pieces of perf/compare and perf/flamegraph: the build, the corpus,
+starting and stopping the two servers, checking them with curl, wrk runs,
+/proc readings and the CPU cap.
+
+Standard library only. Every process started here is remembered by PID and
+stopped by that PID; all traffic goes to 127.0.0.0/8; every wait is bounded.
+"""
+import hashlib
+import json
+import os
+import pwd
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PERF = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(PERF)
+OUT = os.path.join(PERF, "out")
+CORPUS = os.path.join(OUT, "corpus")
+LOGS = os.path.join(OUT, "logs")
+RUN = os.path.join(OUT, "run")
+SLUICE = os.path.join(REPO, "build", "release", "sluice")
+NGINX = "/usr/sbin/nginx"
+NGINX_TEMPLATE = os.path.join(PERF, "nginx.conf.in")
+WRK_DIR = os.path.join(PERF, "wrk")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+SERVER_CPU = 0  # taskset CPU of the server under test
+CLIENT_CPU = 1  # taskset CPU of wrk and the idle client
+
+# The corpus. Bump CORPUS_VERSION whenever the layout or content changes.
+CORPUS_VERSION = 1
+MANY_FILES = 10000
+MANY_PER_DIR = 100
+FILES = {  # URL path → size in bytes
+    "/1k.html": 1024,
+    "/64k.jpg": 64 * 1024,
+    "/16m.bin": 16 * 1024 * 1024,
+}
+MISSING = "/no/such/file.html"
+
+
+def many_path(i):
+    """Same naming as perf/wrk/many.lua."""
+    return f"/many/d{i // MANY_PER_DIR:02d}/f{i:05d}.html"
+
+
+class Failure(Exception):
+    """A server or tool misbehaved: the run that saw it yields no number."""
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- tools --
+
+REQUIRED_TOOLS = {  # program → Debian package
+    "wrk": "wrk",
+    "curl": "curl",
+    "taskset": "util-linux",
+    "cmake": "cmake",
+}
+
+
+def check_tools(extra=None):
+    """Exits with the apt-get command when something is missing; installs nothing."""
+    tools = dict(REQUIRED_TOOLS)
+    tools.update(extra or {})
+    missing = sorted({pkg for prog, pkg in tools.items()
+                      if (shutil.which(prog) if "/" not in prog else
+                          (prog if os.access(prog, os.X_OK) else None)) is None})
+    if missing:
+        log("perf: missing tools. Install them with:\n"
+            f"  apt-get update && apt-get install -y {' '.join(missing)}")
+        sys.exit(2)
+    if (os.cpu_count() or 1) < 2:
+        log("perf: needs two CPUs (server on CPU 0, client on CPU 1)")
+        sys.exit(2)
+
+
+def build_release(skip=False):
+    if skip and os.access(SLUICE, os.X_OK):
+        return
+    for cmd in (["cmake", "--preset", "release"], ["cmake", "--build", "--preset", "release"]):
+        log("perf: " + " ".join(cmd))
+        r = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, timeout=1800)
+        if r.returncode != 0:
+            log(r.stdout[-4000:])
+            sys.exit(f"perf: {' '.join(cmd)} failed")
+
+
+def raise_nofile(need=200000):
+    """Raises this process's RLIMIT_NOFILE (children inherit it)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < need:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+            return
+        except (ValueError, OSError):
+            need = hard
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+
+
+# --------------------------------------------------------------- corpus --
+
+def _content(name, size):
+    # SHAKE-256 of a fixed seed and the file's name: the same bytes on every
+    # machine and Python version, different bytes in every file.
+    return hashlib.shake_256(f"sluice-perf-corpus-v{CORPUS_VERSION}:{name}".encode()).digest(size)
+
+
+def corpus_spec():
+    spec = dict(FILES)
+    for i in range(MANY_FILES):
+        spec[many_path(i)] = 4096
+    return spec
+
+
+def make_corpus():
+    """Writes perf/out/corpus once; returns the manifest {path: [size, sha256]}."""
+    manifest_path = os.path.join(OUT, "corpus.json")
+    try:
+        with open(manifest_path) as f:
+            manifest = json.load(f)
+        if manifest.get("version") == CORPUS_VERSION and all(
+                os.path.getsize(os.path.join(CORPUS, p.lstrip("/"))) == size
+                for p, (size, _) in manifest["files"].items()):
+            return manifest["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    log(f"perf: writing the corpus to {CORPUS}")
+    if os.path.isdir(CORPUS):
+        shutil.rmtree(CORPUS)
+    files = {}
+    for path, size in corpus_spec().items():
+        data = _content(path, size)
+        full = os.path.join(CORPUS, path.lstrip("/"))
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "wb") as f:
+            f.write(data)
+        files[path] = [size, hashlib.sha256(data).hexdigest()]
+    with open(os.path.join(CORPUS, "index.html"), "wb") as f:
+        f.write(b"<!doctype html><title>sluice perf corpus</title>\n")
+    with open(manifest_path, "w") as f:
+        json.dump({"version": CORPUS_VERSION, "files": files}, f)
+    return files
+
+
+# ---------------------------------------------------------------- /proc --
+
+def proc_cpu_ticks(pid):
+    """utime + stime of the whole process (every thread, live or exited), in ticks."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def cpu_times():
+    """{cpu index: (busy, total)} in ticks from /proc/stat; busy leaves out
+    idle and iowait (io_uring waits may show as iowait)."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                name, *vals = line.split()
+                vals = [int(v) for v in vals]
+                total = sum(vals[:8])  # guest time is already in user
+                out[int(name[3:])] = (total - vals[3] - vals[4], total)
+    return out
+
+
+def busy_pct(before, after, cpu):
+    (b0, t0), (b1, t1) = before[cpu], after[cpu]
+    return 100.0 * (b1 - b0) / (t1 - t0) if t1 > t0 else None
+
+
+def proc_status_kib(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    raise Failure(f"no {key} in /proc/{pid}/status")
+
+
+def proc_fd_count(pid):
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def machine_info():
+    model = "?"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    with open("/proc/loadavg") as f:
+        load = " ".join(f.read().split()[:3])
+
+    def version(cmd):
+        try:
+            r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, timeout=10)
+            return r.stdout.strip().splitlines()[0] if r.stdout.strip() else "?"
+        except (OSError, subprocess.SubprocessError):
+            return "?"
+
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "kernel": os.uname().release,
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "loadavg_at_start": load,
+        "sluice": version([SLUICE, "--version"]),
+        "nginx": version([NGINX, "-v"]),
+        "wrk": version(["wrk", "-v"]).split(" Copyright")[0],
+        "git": version(["git", "-C", REPO, "describe", "--always", "--dirty"]),
+    }
+
+
+# -------------------------------------------------------------- servers --
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_listening(port, proc, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+class Server:
+    """One sluice or nginx process, pinned to SERVER_CPU, on 127.0.0.1:port."""
+
+    def __init__(self, kind, root=CORPUS, tag="run", extra_args=()):
+        assert kind in ("sluice", "nginx")
+        self.kind = kind
+        self.root = root
+        self.tag = tag
+        self.extra_args = list(extra_args)
+        self.proc = None
+        self.port = None
+        self.tmp = None
+        self.log_path = None
+        self.log_file = None
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def url(self, path="/"):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def _command(self):
+        if self.kind == "sluice":
+            return ["taskset", "-c", str(SERVER_CPU), SLUICE, "--threads=1",
+                    f"--root={self.root}", f"--listen=127.0.0.1:{self.port}"] + self.extra_args
+        os.makedirs(RUN, exist_ok=True)
+        self.tmp = tempfile.mkdtemp(prefix=f"nginx-{self.port}-", dir=RUN)
+        with open(NGINX_TEMPLATE) as f:
+            conf = f.read()
+        values = {
+            "ROOT": self.root,
+            "PORT": str(self.port),
+            "TMP": self.tmp,
+            "USER": pwd.getpwuid(os.geteuid()).pw_name,
+            "MIME_TYPES": "/etc/nginx/mime.types",
+        }
+        for key, value in values.items():
+            conf = conf.replace(f"@{key}@", value)
+        if "@" in re.sub(r"#.*", "", conf):
+            raise Failure("nginx.conf.in has a placeholder left")
+        with open(os.path.join(self.tmp, "nginx.conf"), "w") as f:
+            f.write(conf)
+        return ["taskset", "-c", str(SERVER_CPU), NGINX, "-p", self.tmp,
+                "-e", os.path.join(self.tmp, "error.log"), "-c", os.path.join(self.tmp, "nginx.conf")]
+
+    def start(self):
+        os.makedirs(LOGS, exist_ok=True)
+        for attempt in range(5):  # Another program may take the port meanwhile.
+            self.port = free_port()
+            self.log_path = os.path.join(LOGS, f"{self.kind}-{self.tag}.log")
+            self.log_file = open(self.log_path, "w")
+            # taskset execs the server: this PID is the server's.
+            self.proc = subprocess.Popen(self._command(), stdin=subprocess.DEVNULL,
+                                         stdout=self.log_file, stderr=subprocess.STDOUT,
+                                         cwd=REPO)
+            if _wait_listening(self.port, self.proc):
+                return self
+            self.stop()
+            with open(self.log_path) as f:
+                text = f.read()
+            if "in use" not in text:
+                raise Failure(f"{self.kind} did not start:\n{text[-2000:]}")
+        raise Failure(f"{self.kind}: no free port after 5 tries")
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        if self.log_file:
+            self.log_file.close()
+            self.log_file = None
+        if self.tmp and os.path.isdir(self.tmp):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+# ------------------------------------------------------------ curl check --
+
+def curl_check(server, path, manifest, status=200, headers=(), want_header=None):
+    """Fetches path with curl and checks status, Content-Length and the body's
+    sha256 against the manifest (or, for an error, that a body of the stated
+    length came). Raises Failure with what was wrong."""
+    with tempfile.TemporaryDirectory(dir=OUT) as tmp:
+        body_path = os.path.join(tmp, "body")
+        head_path = os.path.join(tmp, "head")
+        cmd = ["curl", "-sS", "--http1.1", "--max-time", "30", "-o", body_path,
+               "-D", head_path, "-w", "%{http_code}"]
+        for h in headers:
+            cmd += ["-H", h]
+        cmd.append(server.url(path))
+        r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           timeout=60)
+        where = f"{server.kind} GET {path}"
+        if r.returncode != 0:
+            raise Failure(f"{where}: curl exit {r.returncode}: {r.stderr.strip()}")
+        if r.stdout.strip() != str(status):
+            raise Failure(f"{where}: status {r.stdout.strip()}, expected {status}")
+        with open(head_path, "rb") as f:
+            head = f.read().decode("latin-1")
+        fields = {}
+        for line in head.split("\r\n")[1:]:
+            name, sep, value = line.partition(":")
+            if sep:
+                fields.setdefault(name.strip().lower(), []).append(value.strip())
+        lengths = fields.get("content-length", [])
+        if len(lengths) != 1:
+            raise Failure(f"{where}: Content-Length fields {lengths}")
+        with open(body_path, "rb") as f:
+            body = f.read()
+        if int(lengths[0]) != len(body):
+            raise Failure(f"{where}: Content-Length {lengths[0]} but {len(body)} body bytes")
+        if status == 200:
+            size, digest = manifest[path]
+            if len(body) != size or hashlib.sha256(body).hexdigest() != digest:
+                raise Failure(f"{where}: body differs from the file ({len(body)} of {size} bytes)")
+        if want_header:
+            name, value = want_header
+            if not any(v.lower() == value.lower() for v in fields.get(name.lower(), [])):
+                raise Failure(f"{where}: no '{name}: {value}' in the response")
+
+
+# ------------------------------------------------------------ scenarios --
+
+# name → what it asks for: the URL path wrk loads (many.lua picks its own
+# paths), connections, extra request headers, the wrk script, the status
+# every response must have, and "checks": the paths curl checks before
+# (and after) every measured run, when not just "path".
+SCENARIOS = {
+    "small": dict(path="/1k.html", conns=100, what="1 KiB file, keep-alive"),
+    "medium": dict(path="/64k.jpg", conns=50, what="64 KiB file, keep-alive"),
+    "large": dict(path="/16m.bin", conns=8, what="16 MiB file, keep-alive"),
+    "close": dict(path="/1k.html", conns=50, headers=["Connection: close"],
+                  what="1 KiB file, Connection: close on every request"),
+    "many": dict(path="/", conns=100, script="many.lua",
+                 script_args=[str(MANY_FILES), "1"],
+                 checks=[many_path(i) for i in (0, 1, 4242, 7777, MANY_FILES - 1)],
+                 what="random 4 KiB file among 10,000 (seeded), keep-alive"),
+    "notfound": dict(path=MISSING, conns=100, status=404, what="404 for a missing file"),
+    "idle": dict(path="/1k.html", conns=10000,
+                 what="10,000 idle keep-alive connections, one request each: RSS"),
+}
+
+
+def checks_for(name, manifest, server):
+    s = SCENARIOS[name]
+    status = s.get("status", 200)
+    headers = s.get("headers", [])
+    want = ("Connection", "close") if name == "close" else None
+    for path in s.get("checks", [s["path"]]):
+        curl_check(server, path, manifest, status=status, headers=headers, want_header=want)
+
+
+def wrk_options(name):
+    """run_wrk keyword arguments of a load scenario (besides url, conns, duration)."""
+    s = SCENARIOS[name]
+    return dict(script=s.get("script", "report.lua"), script_args=s.get("script_args", ()),
+                headers=s.get("headers", ()))
+
+
+# ------------------------------------------------------------------ wrk --
+
+def run_wrk(url, connections, duration, script="report.lua", script_args=(), headers=(),
+            log_path=None, timeout_s=10):
+    cmd = ["taskset", "-c", str(CLIENT_CPU), "wrk", "-t1", f"-c{connections}",
+           f"-d{duration}s", "--latency", f"--timeout={timeout_s}s",
+           "-s", os.path.join(WRK_DIR, script)]
+    for h in headers:
+        cmd += ["-H", h]
+    cmd.append(url)
+    if script_args:
+        cmd += ["--"] + list(script_args)
+    env = dict(os.environ, LUA_PATH=os.path.join(WRK_DIR, "?.lua") + ";;")
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       env=env, timeout=duration + 60)
+    if log_path:
+        with open(log_path, "a") as f:
+            f.write("$ " + " ".join(cmd) + "\n" + r.stdout + "\n")
+    m = re.search(r"^SLUICE_PERF_JSON (\{.*\})$", r.stdout, re.M)
+    if r.returncode != 0 or not m:
+        raise Failure(f"wrk failed (exit {r.returncode}):\n{r.stdout[-2000:]}")
+    return json.loads(m.group(1))
+
+
+# -------------------------------------------------------------- CPU cap --
+
+class CpuCap:
+    """A CPU bandwidth cap (CFS quota) for one process and all its threads.
+
+    cgroup v2 with the cpu controller (cpu.max) when the machine has it;
+    else the cgroup v1 cpu controller (cpu.cfs_quota_us), which is the same
+    kernel mechanism; else unavailable (self.reason says why). The cgroup is
+    created per process and removed afterwards."""
+
+    def __init__(self, quota_us=50000, period_us=100000):
+        self.quota_us = quota_us
+        self.period_us = period_us
+        self.kind = None
+        self.base = None
+        self.reason = ""
+        self.dirs = []
+        self._detect()
+
+    @staticmethod
+    def _mounts():
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                left, _, right = line.partition(" - ")
+                fstype, _source, options = (right.split() + ["", "", ""])[:3]
+                yield left.split()[4], fstype, options
+
+    def _detect(self):
+        v2_notes = []
+        for mount, fstype, _ in self._mounts():
+            if fstype != "cgroup2":
+                continue
+            try:
+                with open(os.path.join(mount, "cgroup.controllers")) as f:
+                    controllers = f.read().split()
+            except OSError:
+                continue
+            if "cpu" in controllers:
+                self.kind, self.base = "cgroup v2 cpu.max", mount
+                return
+            v2_notes.append(f"{mount} has controllers [{' '.join(controllers)}]")
+        v2_note = ("cgroup v2 has no cpu controller here (" + "; ".join(v2_notes) + ")"
+                   if v2_notes else "no cgroup v2 mount")
+        for mount, fstype, options in self._mounts():
+            if fstype == "cgroup" and "cpu" in options.split(",") and \
+                    os.path.exists(os.path.join(mount, "cpu.cfs_quota_us")):
+                self.kind, self.base = "cgroup v1 cpu.cfs_quota_us", mount
+                self.reason = v2_note + f"; using the v1 cpu controller at {mount}"
+                return
+        self.reason = v2_note + "; no cgroup v1 cpu controller either"
+
+    @property
+    def available(self):
+        return self.kind is not None
+
+    def describe(self):
+        share = self.quota_us / self.period_us
+        if not self.available:
+            return "unavailable: " + self.reason
+        text = f"{share:.2f} CPU via {self.kind} (quota {self.quota_us} µs per {self.period_us} µs)"
+        return text + (f" [{self.reason}]" if self.reason else "")
+
+    def attach(self, pid):
+        """Creates a cgroup, caps it and moves pid (every thread) into it."""
+        if not self.available:
+            raise Failure("CPU cap unavailable: " + self.reason)
+        path = os.path.join(self.base, f"sluice-perf-{os.getpid()}-{pid}")
+        os.mkdir(path)
+        self.dirs.append(path)
+        if self.kind.startswith("cgroup v2"):
+            with open(os.path.join(self.base, "cgroup.subtree_control")) as f:
+                enabled = f.read().split()
+            if "cpu" not in enabled:
+                with open(os.path.join(self.base, "cgroup.subtree_control"), "w") as f:
+                    f.write("+cpu")
+            with open(os.path.join(path, "cpu.max"), "w") as f:
+                f.write(f"{self.quota_us} {self.period_us}")
+        else:
+            with open(os.path.join(path, "cpu.cfs_period_us"), "w") as f:
+                f.write(str(self.period_us))
+            with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as f:
+                f.write(str(self.quota_us))
+        with open(os.path.join(path, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+        return path
+
+    def throttled(self, path):
+        """(periods, throttled periods) from the cgroup's cpu.stat."""
+        stats = {}
+        try:
+            with open(os.path.join(path, "cpu.stat")) as f:
+                for line in f:
+                    k, _, v = line.partition(" ")
+                    stats[k] = int(v)
+        except (OSError, ValueError):
+            pass
+        return stats.get("nr_periods", 0), stats.get("nr_throttled", 0)
+
+    def release(self):
+        """Moves any process left back to the root and removes the cgroups."""
+        for path in self.dirs:
+            for _ in range(50):
+                try:
+                    with open(os.path.join(path, "cgroup.procs")) as f:
+                        pids = [p for p in f.read().split() if p]
+                    for p in pids:
+                        with open(os.path.join(self.base, "cgroup.procs"), "w") as f:
+                            f.write(p)
+                    os.rmdir(path)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            else:
+                log(f"perf: could not remove {path}")
+        self.dirs = []
+
+
+def median(values):
+    v = sorted(x for x in values if x is not None)
+    if not v:
+        return None
+    n = len(v)
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
