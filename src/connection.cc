@@ -249,7 +249,7 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     // must follow within the header timeout; a new connection's deadline
     // already runs from its accept and is not extended.
     EnsureRequestState();
-    rs_->request_start_ns = MonotonicNanos();
+    rs_->request_start_ns = worker_->now_ns();
     rs_->request_line_seen = false;
     if (idle_node_.linked()) {
       SetIdle(false);
@@ -472,7 +472,12 @@ void Connection::AddFileSegment(uint64_t offset, uint64_t length) {
 }
 
 void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
-  if (close) rs_->keep_alive = false;
+  if (close) {
+    rs_->keep_alive = false;
+    // The client may still be sending what we refused (a body, the rest of
+    // an oversized head): read it off before closing.
+    rs_->linger = true;
+  }
   BeginResponse(status);
   AppendErrorResponse(&rs_->out, Common(status), rs_->head_only, extra_fields);
   rs_->head_len = rs_->out.find("\r\n\r\n") + 4;
@@ -643,12 +648,21 @@ void Connection::OnPollOut(int res) {
 
 void Connection::ResponseDone() {
   ReleaseFile();
-  const int64_t now_ns = MonotonicNanos();
+  const int64_t now_ns = worker_->now_ns();
   worker_->metrics().latency_us.Record(
       static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->request_start_ns) / 1000));
   if (worker_->access_log_enabled()) LogAccess();
   if (!rs_->keep_alive || worker_->stopping()) {
-    LingerThenClose();
+    // Closing with unread input makes the kernel reset the connection,
+    // which can destroy this response: linger when input may be pending
+    // (bytes already buffered past this request, or a refused request).
+    // A client that asked to close and sent nothing more gets a plain close.
+    const bool unread = rs_->in_len > rs_->req_start + rs_->consumed || rs_->body_to_skip > 0;
+    if (rs_->linger || unread) {
+      LingerThenClose();
+    } else {
+      Close();
+    }
     return;
   }
   rs_->req_start += rs_->consumed;

@@ -25,7 +25,7 @@ inline constexpr size_t kDefaultIdlePipesMax = 1;
 #else
 inline constexpr unsigned kDefaultRingEntries = 1024;
 inline constexpr unsigned kDefaultRecvBuffers = 1024;
-inline constexpr uint32_t kDefaultPipeBytes = 256 * 1024;
+inline constexpr uint32_t kDefaultPipeBytes = 1024 * 1024;
 inline constexpr size_t kDefaultIdlePipesMax = 32;
 #endif
 

@@ -50,7 +50,7 @@ struct RequestState {
     body_to_skip = 0;
     parser.Reset();
     keep_alive = true;
-    head_only = client_http10 = false;
+    head_only = client_http10 = linger = false;
     loading = file = nullptr;
     has_pipe = false;
     pipe_bytes = 0;
@@ -83,6 +83,7 @@ struct RequestState {
   bool keep_alive = true;
   bool head_only = false;
   bool client_http10 = false;
+  bool linger = false;            // Read off the client's input before closing.
   std::string out;                // Head, multipart part heads, small bodies; reused.
   std::vector<Segment> segments;  // What the response is made of, in order.
   size_t segment_index = 0;

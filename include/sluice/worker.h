@@ -90,6 +90,8 @@ class Worker {
   TimerWheel& wheel() { return wheel_; }
   IntrusiveList& idle_connections() { return idle_; }
   int64_t now_s() const { return now_s_; }
+  // Monotonic time when the current batch of completions was reaped.
+  int64_t now_ns() const { return now_ns_; }
   // xorshift64*: multipart boundaries need to be unpredictable to clients
   // that cannot see other responses, not cryptographic.
   uint64_t NextRandom() {
@@ -175,6 +177,7 @@ class Worker {
   static constexpr size_t kAcceptHeadroom = 64;
   bool accept_paused_ = false;  // At max_active_ with no idle connection to close.
   int64_t now_s_ = 0;           // Monotonic seconds, refreshed every loop.
+  int64_t now_ns_ = 0;
   TimerWheel wheel_;
   IntrusiveList idle_;  // Idle keep-alive connections, oldest first.
   uint64_t random_ = 0x9E3779B97F4A7C15ull;
