@@ -141,17 +141,25 @@ void FileCache::OnInotify(int res) {
 }
 
 int FileCache::WatchDirectoryOf(std::string_view key) {
-  const size_t slash = key.rfind('/');
-  const std::string dir(slash == std::string_view::npos ? std::string_view()
-                                                        : key.substr(0, slash));
-  if (auto it = dir_watches_.find(dir); it != dir_watches_.end()) return it->second;
-  // A syscall, but only when a directory is first cached; it never blocks.
-  const std::string path = dir.empty() ? root_path_ : root_path_ + "/" + dir;
-  const int wd = inotify_add_watch(inotify_fd_, path.c_str(), kWatchMask | IN_DONT_FOLLOW);
-  if (wd < 0) return -1;
-  dir_watches_[dir] = wd;
-  watched_dirs_[wd] = dir;
-  return wd;
+  // The nearest existing directory above `key`: for "a/b/missing.html" with
+  // no "a/b", a watch on "a" (or the root) still sees "b" appear, and a
+  // directory event drops every entry below it.
+  std::string_view dir = key;
+  for (;;) {
+    const size_t slash = dir.rfind('/');
+    dir = slash == std::string_view::npos ? std::string_view() : dir.substr(0, slash);
+    const std::string dir_key(dir);
+    if (auto it = dir_watches_.find(dir_key); it != dir_watches_.end()) return it->second;
+    // A syscall, but only when a directory is first cached; it never blocks.
+    const std::string path = dir.empty() ? root_path_ : root_path_ + "/" + dir_key;
+    const int wd = inotify_add_watch(inotify_fd_, path.c_str(), kWatchMask | IN_DONT_FOLLOW);
+    if (wd >= 0) {
+      dir_watches_[dir_key] = wd;
+      watched_dirs_[wd] = dir_key;
+      return wd;
+    }
+    if (dir.empty()) return -1;
+  }
 }
 
 FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {
