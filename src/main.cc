@@ -47,6 +47,9 @@ ABSL_FLAG(int64_t, file_cache_bytes, 64 << 20,
           "Bytes of small files' content the open-file cache may hold per worker.");
 ABSL_FLAG(absl::Duration, file_cache_valid, absl::Seconds(10),
           "Longest time a cache entry is trusted (a backstop for changes inotify cannot see).");
+ABSL_FLAG(int64_t, small_file_bytes, 16384,
+          "Files up to this size are kept in the open-file cache's memory and sent with their "
+          "head in one SEND; larger ones are spliced from the file.");
 ABSL_FLAG(std::string, metrics_path, "/metrics", "Path of the JSON/Prometheus metrics endpoint.");
 ABSL_FLAG(std::string, metrics_allow, "127.0.0.0/8,::1",
           "Comma-separated CIDR ranges of clients that may read the metrics; others get 404.");
@@ -141,6 +144,12 @@ int main(int argc, char** argv) {
     return kExitConfig;
   }
   config.file_cache_entries = static_cast<size_t>(cache_entries);
+  const int64_t small_file = absl::GetFlag(FLAGS_small_file_bytes);
+  if (small_file < 0 || small_file > (16 << 20)) {
+    sluice::LogError("--small_file_bytes must be between 0 and 16777216");
+    return kExitConfig;
+  }
+  config.small_file_bytes_max = static_cast<uint32_t>(small_file);
   config.file_cache_bytes = static_cast<size_t>(cache_bytes);
   config.group = absl::GetFlag(FLAGS_group);
   for (absl::Duration d : {config.header_timeout, config.keepalive_timeout, config.send_timeout}) {
