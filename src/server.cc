@@ -214,6 +214,7 @@ absl::Status RunServer(const ServerConfig& given) {
   std::vector<absl::Status> init_status(workers.size());
   std::latch ready(static_cast<std::ptrdiff_t>(workers.size()));
   std::latch go(1);
+  std::latch armed(static_cast<std::ptrdiff_t>(workers.size()));
   bool start_serving = false;
   std::vector<std::thread> threads;
   for (size_t i = 0; i < workers.size(); ++i) {
@@ -221,7 +222,7 @@ absl::Status RunServer(const ServerConfig& given) {
       init_status[i] = workers[i]->Init();
       ready.count_down();
       go.wait();
-      if (start_serving && init_status[i].ok()) workers[i]->Run();
+      if (start_serving && init_status[i].ok()) workers[i]->Run(&armed);
     });
   }
   ready.wait();
@@ -256,6 +257,8 @@ absl::Status RunServer(const ServerConfig& given) {
     return failed;
   }
 
+  // "listening on" means every worker has its accept in the kernel.
+  armed.wait();
   LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", bound.ToString(),
                        " threads=", config.threads, " root=", config.root, " ring=",
                        workers[0]->ring_info().setup_flags_text, " kernel=", KernelRelease()));

@@ -128,12 +128,15 @@ void Worker::SubmitCancel(Operation* op) {
   OnSubmit(OpKind::kCancel);
 }
 
-void Worker::Run() {
+void Worker::Run(std::latch* armed) {
   file_cache_->Start();
   SubmitAccept();
   SubmitMetricsAccept();
   SubmitWake();
   SubmitTick();
+  metrics_.submit_calls_total.Add();
+  io_uring_submit(&ring_);
+  if (armed != nullptr) armed->count_down();
   for (;;) {
     date_.Refresh(time(nullptr));
     now_ns_ = MonotonicNanos();

@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <latch>
 #include <memory>
 #include <vector>
 
@@ -41,7 +42,9 @@ class Worker {
   // On the worker thread, before Run(): pins the thread and sets up the ring.
   absl::Status Init();
   // The event loop; returns after a stop once every connection has closed.
-  void Run();
+  // `armed` (may be null) is counted down once the listener, wake-up and
+  // timer operations are in the kernel, i.e. when this worker serves.
+  void Run(std::latch* armed);
   // Any thread: begin the graceful drain.
   void RequestStop();
 
