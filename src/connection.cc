@@ -250,7 +250,6 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     // already runs from its accept and is not extended.
     EnsureRequestState();
     rs_->request_start_ns = worker_->now_ns();
-    rs_->request_line_seen = false;
     if (idle_node_.linked()) {
       SetIdle(false);
       SetDeadline(worker_->config().header_timeout);
@@ -313,7 +312,6 @@ void Connection::Parse() {
 void Connection::HandleRequest() {
   const Request& r = rs_->parser.request();
   rs_->consumed = r.head_bytes;
-  rs_->request_line_seen = true;
   switch (r.method) {
     case Method::kGet:
       rs_->method_class = MethodClass::kGet;
@@ -392,11 +390,16 @@ void Connection::OnDrainBody(int res) {
 void Connection::Dispatch() {
   const Request& r = rs_->parser.request();
   if (metrics_only_ || worker_->ServesMetricsOnMainListener()) {
-    if (IsMetricsTarget(r.target)) {
+    const bool metrics_path = IsMetricsTarget(r.target);
+    if (metrics_path && PeerAllowedMetrics()) {
       HandleMetrics();
       return;
     }
-    if (metrics_only_) {
+    // For anyone else the endpoint does not exist: the metrics listener has
+    // nothing more to offer, and on the main listener a GET/HEAD goes on to
+    // whatever file of that name the root holds.
+    const bool get_or_head = r.method == Method::kGet || r.method == Method::kHead;
+    if (metrics_only_ || (metrics_path && !get_or_head)) {
       RespondError(404, !rs_->keep_alive);
       return;
     }

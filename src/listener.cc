@@ -47,15 +47,22 @@ int SocketAddress::port() const {
   return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
 }
 
-std::string SocketAddress::ToString() const {
+std::string HostText(const sockaddr* addr) {
   char host[INET6_ADDRSTRLEN] = {};
-  if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, host,
+  if (addr->sa_family == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr, host, sizeof(host));
+  } else if (addr->sa_family == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr, host,
               sizeof(host));
-    return absl::StrCat(host, ":", port());
+  } else {
+    return "-";
   }
-  inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, host,
-            sizeof(host));
+  return host;
+}
+
+std::string SocketAddress::ToString() const {
+  const std::string host = HostText(reinterpret_cast<const sockaddr*>(&storage));
+  if (family() == AF_INET) return absl::StrCat(host, ":", port());
   return absl::StrCat("[", host, "]:", port());
 }
 
@@ -182,14 +189,14 @@ absl::StatusOr<std::vector<CidrRange>> ParseCidrList(std::string_view text) {
   return out;
 }
 
-bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr_storage& peer) {
-  int family = peer.ss_family;
+bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr* peer) {
+  int family = peer->sa_family;
   const unsigned char* addr = nullptr;
   if (family == AF_INET) {
     addr = reinterpret_cast<const unsigned char*>(
-        &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr);
+        &reinterpret_cast<const sockaddr_in*>(peer)->sin_addr);
   } else if (family == AF_INET6) {
-    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr;
+    const auto* a6 = &reinterpret_cast<const sockaddr_in6*>(peer)->sin6_addr;
     addr = reinterpret_cast<const unsigned char*>(a6);
     if (IN6_IS_ADDR_V4MAPPED(a6)) {
       family = AF_INET;

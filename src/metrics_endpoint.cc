@@ -11,6 +11,7 @@
 #include "sluice/access_log.h"
 #include "sluice/clock.h"
 #include "sluice/connection.h"
+#include "sluice/listener.h"
 #include "sluice/metrics.h"
 #include "sluice/worker.h"
 
@@ -19,21 +20,6 @@ namespace {
 
 bool Contains(std::string_view haystack, std::string_view needle) {
   return haystack.find(needle) != std::string_view::npos;
-}
-
-std::string PeerText(const sockaddr_in6& peer6) {
-  sockaddr_storage peer = {};
-  std::memcpy(&peer, &peer6, sizeof(peer6));
-  char host[INET6_ADDRSTRLEN] = {};
-  if (peer.ss_family == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&peer)->sin_addr, host, sizeof(host));
-  } else if (peer.ss_family == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&peer)->sin6_addr, host,
-              sizeof(host));
-  } else {
-    return "-";
-  }
-  return host;
 }
 
 }  // namespace
@@ -55,31 +41,12 @@ bool Connection::LoadPeer() {
 }
 
 bool Connection::PeerAllowedMetrics() {
-  if (!LoadPeer()) return false;
-  sockaddr_storage peer = {};
-  std::memcpy(&peer, &peer_, sizeof(peer_));
-  return CidrListContains(worker_->config().metrics_allow, peer);
+  return LoadPeer() && CidrListContains(worker_->config().metrics_allow,
+                                        reinterpret_cast<const sockaddr*>(&peer_));
 }
 
 void Connection::HandleMetrics() {
   const Request& r = rs_->parser.request();
-  if (!PeerAllowedMetrics()) {
-    // As if it did not exist (unless a file of that name is there to serve
-    // on the main listener: then the file is what this client sees).
-    if (metrics_only_) {
-      RespondError(404, !rs_->keep_alive);
-    } else if (r.method == Method::kGet || r.method == Method::kHead) {
-      if (ResolveTarget(r.target, &rs_->resolved) == PathError::kOk &&
-          !rs_->resolved.has_dot_segment) {
-        StartFile();
-      } else {
-        RespondError(404, !rs_->keep_alive);
-      }
-    } else {
-      RespondError(404, !rs_->keep_alive);
-    }
-    return;
-  }
   if (r.method != Method::kGet && r.method != Method::kHead) {
     RespondError(405, !rs_->keep_alive, "Allow: GET, HEAD\r\n");
     return;
@@ -118,7 +85,7 @@ void Connection::LogAccess() {
     request_line.append(r.method_text).append(" ").append(r.target);
     request_line.append(r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
   }
-  const std::string peer = LoadPeer() ? PeerText(peer_) : "-";
+  const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
   const uint64_t body =
       rs_->response_bytes > rs_->head_len ? rs_->response_bytes - rs_->head_len : 0;
   log->Log(peer, worker_->date().now(), request_line, rs_->status, body,

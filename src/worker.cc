@@ -407,17 +407,18 @@ void Worker::RecycleRecvBuffer(uint16_t bid) {
 }
 
 void Worker::WaitForRecvBuffers(Connection* conn) {
-  metrics_.recv_buffer_waits_total.Add();
   waiting_for_buffers_.emplace_back(conn, conn->generation());
 }
 
 void Worker::RetryWaitingRecvs() {
   // Buffers consumed in this batch have been recycled by now.
-  std::vector<std::pair<Connection*, uint32_t>> waiting;
-  waiting.swap(waiting_for_buffers_);
-  for (const auto& [conn, generation] : waiting) {
+  // Swap with a second vector (whose capacity is kept) because a retry may
+  // park its connection again.
+  retrying_.swap(waiting_for_buffers_);
+  for (const auto& [conn, generation] : retrying_) {
     if (conn->generation() == generation) conn->RetryRecv();
   }
+  retrying_.clear();
 }
 
 RequestState* Worker::AcquireRequestState() {

@@ -77,7 +77,6 @@ struct RequestState {
   size_t head_len = 0;          // Bytes of the HTTP head at the start of out.
   uint64_t response_bytes = 0;  // Bytes of this response handed to the kernel.
   int64_t request_start_ns = 0;
-  bool request_line_seen = false;
 
   // The response being produced.
   bool keep_alive = true;

@@ -91,9 +91,6 @@ class FileCache {
   void OnInotify(int res);
   void StopWatching();
 
-  size_t size() const { return map_.size(); }
-  size_t content_bytes() const { return content_bytes_; }
-
  private:
   void Remove(FileInfo* info);
   void Unref(FileInfo* info);

@@ -45,7 +45,10 @@ absl::StatusOr<std::vector<CidrRange>> ParseCidrList(std::string_view text);
 
 // True if `peer` (AF_INET or AF_INET6; v4-mapped IPv6 counts as IPv4) lies in
 // one of `ranges`.
-bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr_storage& peer);
+bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr* peer);
+
+// The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1"), or "-".
+std::string HostText(const sockaddr* addr);
 
 }  // namespace sluice
 

@@ -98,7 +98,6 @@ struct WorkerMetrics {
   Histogram<kBatchBounds.size()> batch;
   // Connections.
   Cell active, idle_keepalive, accepted_total, closed_total, rejected_total, timeouts_total;
-  Cell recv_buffer_waits_total;  // RECVs that found the buffer ring empty (ENOBUFS).
   // Requests, by method class and status code (index = code, 100-599).
   static constexpr size_t kStatusCodes = 600;
   std::array<std::array<Cell, kStatusCodes>, static_cast<size_t>(MethodClass::kCount)> requests;

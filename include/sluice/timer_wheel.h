@@ -93,11 +93,6 @@ class TimerWheel {
       }
     }
   }
-  size_t pending() const {
-    size_t n = 0;
-    for (const auto& b : buckets_) n += b.size();
-    return n;
-  }
 
  private:
   IntrusiveList& Bucket(int64_t s) { return buckets_[static_cast<size_t>(s % kBuckets)]; }

@@ -156,6 +156,7 @@ class Worker {
   unsigned recv_buffer_bytes_ = 0;
   std::unique_ptr<char[]> recv_buffers_;
   std::vector<std::pair<Connection*, uint32_t>> waiting_for_buffers_;  // With generation.
+  std::vector<std::pair<Connection*, uint32_t>> retrying_;
 
   static constexpr size_t kScratchBytes = 16 * 1024;
   std::unique_ptr<char[]> scratch_;
