@@ -82,7 +82,7 @@ AccessLogWriter::~AccessLogWriter() {
   if (fd_ >= 0) close(fd_);
 }
 
-void AccessLogWriter::Log(std::string_view remote_addr, time_t now, std::string_view request_line,
+void AccessLogWriter::Log(std::string_view remote_addr, time_t now, const RequestLine& request,
                           int status, uint64_t body_bytes, std::string_view referer,
                           std::string_view user_agent) {
   WorkerMetrics& m = worker_->metrics();
@@ -100,7 +100,15 @@ void AccessLogWriter::Log(std::string_view remote_addr, time_t now, std::string_
   // $body_bytes_sent "$http_referer" "$http_user_agent"
   pending_.append(remote_addr.empty() ? std::string_view("-") : remote_addr);
   pending_.append(" - - [").append(time_text_).append("] \"");
-  AppendEscaped(&pending_, request_line);
+  if (request.method.empty()) {
+    pending_.push_back('-');
+  } else {
+    AppendEscaped(&pending_, request.method);
+    pending_.push_back(' ');
+    AppendEscaped(&pending_, request.target);
+    pending_.push_back(' ');
+    pending_.append(request.version);
+  }
   pending_.append("\" ").append(std::to_string(status)).append(" ");
   pending_.append(std::to_string(body_bytes)).append(" \"");
   AppendEscaped(&pending_, referer);

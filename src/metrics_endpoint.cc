@@ -79,18 +79,17 @@ void Connection::HandleMetrics() {
 void Connection::LogAccess() {
   AccessLogWriter* log = worker_->access_log();
   const Request& r = rs_->parser.request();
-  std::string request_line;
-  if (!r.method_text.empty() && !rs_->parser.in_request_line()) {
-    request_line.reserve(r.method_text.size() + r.target.size() + 10);
-    request_line.append(r.method_text).append(" ").append(r.target);
-    request_line.append(r.version_minor == 0 ? " HTTP/1.0" : " HTTP/1.1");
-  }
+  // The request line's pieces go to the log as they are (no line is built
+  // here); "-" when the request line itself could not be parsed.
+  const bool parsed = !r.method_text.empty() && !rs_->parser.in_request_line();
+  AccessLogWriter::RequestLine line;
+  if (parsed) line = {r.method_text, r.target, r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"};
   const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
   const uint64_t body =
       rs_->response_bytes > rs_->head_len ? rs_->response_bytes - rs_->head_len : 0;
-  log->Log(peer, worker_->date().now(), request_line, rs_->status, body,
-           request_line.empty() ? std::string_view() : r.field(Field::kReferer),
-           request_line.empty() ? std::string_view() : r.field(Field::kUserAgent));
+  log->Log(peer, worker_->date().now(), line, rs_->status, body,
+           parsed ? r.field(Field::kReferer) : std::string_view(),
+           parsed ? r.field(Field::kUserAgent) : std::string_view());
 }
 
 }  // namespace sluice

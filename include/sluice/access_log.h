@@ -51,8 +51,12 @@ class AccessLogWriter {
   AccessLogWriter(const AccessLogWriter&) = delete;
   AccessLogWriter& operator=(const AccessLogWriter&) = delete;
 
+  // "METHOD TARGET VERSION"; all empty when the request line was unusable.
+  struct RequestLine {
+    std::string_view method, target, version;
+  };
   // Appends one line (without its newline). Fields are escaped as nginx does.
-  void Log(std::string_view remote_addr, time_t now, std::string_view request_line, int status,
+  void Log(std::string_view remote_addr, time_t now, const RequestLine& request, int status,
            uint64_t body_bytes, std::string_view referer, std::string_view user_agent);
   // Submits a write if lines are waiting and none is in flight.
   void Flush();
