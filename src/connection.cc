@@ -729,6 +729,9 @@ void Connection::SubmitLinger() {
   const int64_t linger_ns = absl::ToInt64Nanoseconds(worker_->config().linger_timeout);
   linger_ts_.tv_sec = linger_ns / 1000000000;
   linger_ts_.tv_nsec = linger_ns % 1000000000;
+  // The RECV and its linked timeout must enter the kernel together: split
+  // by a full SQ, the RECV would wait without a deadline.
+  worker_->ReserveSqes(2);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
   io_uring_prep_recv(sqe, fd_, worker_->scratch(), worker_->scratch_bytes(), 0);
   sqe->flags |= IOSQE_IO_LINK;

@@ -88,17 +88,25 @@ void Worker::RequestStop() {
   [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
 }
 
+void Worker::SubmitPending() {
+  metrics_.submit_calls_total.Add();
+  const int ret = io_uring_submit(&ring_);
+  if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
+    LogError(absl::StrCat("worker ", index_, ": io_uring_submit: ", strerror(-ret)));
+  }
+}
+
 io_uring_sqe* Worker::GetSqe() {
   // A full SQ is flushed to the kernel, never dropped. With NODROP the CQ
   // cannot lose completions, so submitting is always safe here.
   for (;;) {
     if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) return sqe;
-    metrics_.submit_calls_total.Add();
-    const int ret = io_uring_submit(&ring_);
-    if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
-      LogError(absl::StrCat("worker ", index_, ": io_uring_submit: ", strerror(-ret)));
-    }
+    SubmitPending();
   }
+}
+
+void Worker::ReserveSqes(unsigned count) {
+  while (io_uring_sq_space_left(&ring_) < count) SubmitPending();
 }
 
 io_uring_sqe* Worker::PrepWorkerOp(Operation* op, OpKind kind) {

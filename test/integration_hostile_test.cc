@@ -553,8 +553,70 @@ TEST_F(HostileTest, SlowlorisIsCutOffWhileNormalClientsAreServed) {
   RecordProperty("408s", got_408);
   std::printf("slowloris: %d x 408, %d closed silently, slowest %.2f s; %d normal fetches\n",
               got_408, silent, slowest, fetches.load());
-  EXPECT_TRUE(server.Stop());
+  // Draining waits at most for the 2 s linger of the last 408s, far inside
+  // the default --drain_timeout (10 s): a slower exit means a connection
+  // had no deadline.
+  EXPECT_TRUE(server.Stop(Millis(6000)));
   EXPECT_TRUE(server.ExitedWithCode(0)) << server.DescribeExit();
+}
+
+// Hundreds of requests refused in the same instant: each connection gets its
+// 400, a FIN, and a bounded linger (2 s) while the server reads off what the
+// client may still send. The client never closes. Each lingering RECV is
+// linked to its timeout, and the pair must reach the kernel together even
+// when the burst fills the SQ; otherwise the RECV waits for ever and holds
+// up shutdown. Checked two ways: a byte sent after the linger gets a reset
+// (the server's socket is gone), and SIGTERM ends the server well inside a
+// generous --drain_timeout.
+TEST_F(HostileTest, BurstOfRefusedConnectionsStopsLingeringOnTime) {
+  constexpr int kClients = 600;
+  constexpr double kLinger = 2.0;
+  const rlim_t limit = RaiseOwnNofileLimit();
+  if (limit < kClients + 100) GTEST_SKIP() << "RLIMIT_NOFILE hard limit too low: " << limit;
+  ServerProcess server;
+  SLUICE_START_OR_SKIP(server, {RootFlag(), "--threads=1", "--drain_timeout=60s"});
+  std::vector<Watched> clients(kClients);
+  for (int i = 0; i < kClients; ++i) {
+    std::string error;
+    clients[i].fd = ConnectRaw(server.port(), 0, Millis(5000), &error);
+    ASSERT_TRUE(clients[i].fd.valid()) << "connection " << i << ": " << error;
+  }
+  const std::string bad = "NOT A REQUEST\r\n\r\n";
+  for (Watched& w : clients) {
+    w.start = Clock::now();
+    ASSERT_EQ(send(w.fd.get(), bad.data(), bad.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(bad.size()));
+  }
+  WatchUntilClosed(&clients, Clock::now() + seconds(10));
+  for (int i = 0; i < kClients; ++i) {
+    ASSERT_GE(clients[i].closed_after, 0) << "connection " << i << " got no FIN within 10 s";
+    ASSERT_EQ(clients[i].received.rfind("HTTP/1.1 400 ", 0), 0u)
+        << "connection " << i << " got " << FirstLine(clients[i].received);
+  }
+  // Past the linger bound (plus slack), every server socket must be gone:
+  // data sent to it now draws a reset.
+  std::this_thread::sleep_for(Millis(static_cast<int>((kLinger + 1.5) * 1000)));
+  for (Watched& w : clients) {
+    ASSERT_EQ(send(w.fd.get(), "x", 1, MSG_NOSIGNAL), 1);
+  }
+  std::this_thread::sleep_for(Millis(500));
+  int still_lingering = 0;
+  for (Watched& w : clients) {
+    // (recv() would keep returning the EOF it already saw; the reset shows
+    // as the socket's pending error: EPIPE in CLOSE_WAIT, else ECONNRESET.)
+    int err = 0;
+    socklen_t len = sizeof(err);
+    getsockopt(w.fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != EPIPE && err != ECONNRESET) ++still_lingering;
+  }
+  EXPECT_EQ(still_lingering, 0) << still_lingering << " of " << kClients
+                                << " connections were still lingering " << kLinger + 1.5
+                                << " s after their FIN";
+  const auto stop_start = Clock::now();
+  EXPECT_TRUE(server.Stop(Millis(5000)));
+  EXPECT_TRUE(server.ExitedWithCode(0)) << server.DescribeExit();
+  std::printf("refused burst: %d x 400, server stopped in %.2f s\n", kClients,
+              SecondsSince(stop_start));
 }
 
 // ------------------------------------------------------- idle and silent --

@@ -52,6 +52,9 @@ class Worker {
 
   // For Connection, on this worker's thread.
   io_uring_sqe* GetSqe();
+  // Makes room for `count` SQEs that must reach the kernel in one submission
+  // (a linked chain split across two submissions loses its link).
+  void ReserveSqes(unsigned count);
   const ServerConfig& config() const { return config_; }
   int root_fd() const { return root_fd_; }
   const DateCache& date() const { return date_; }
@@ -108,6 +111,7 @@ class Worker {
 
  private:
   void Dispatch(const io_uring_cqe* cqe);
+  void SubmitPending();  // Hands the prepared SQEs to the kernel.
   void SubmitAccept();
   void SubmitMetricsAccept();
   void OnAccept(Operation* op, int res, uint32_t flags);
