@@ -28,6 +28,7 @@ constexpr uint64_t kLingerBytesMax = 1 << 20;
 Connection::Connection(Worker* worker) : worker_(worker) {
   io_op_.owner = this;
   timer_op_.owner = this;
+  recv_op_.owner = this;
   timer_node_.owner = this;
   idle_node_.owner = this;
 }
@@ -72,9 +73,12 @@ void Connection::SetIdle(bool idle) {
 }
 
 void Connection::CancelInFlight() {
+  const bool waiting_for_input = state_ == State::kReading || state_ == State::kDrainingBody;
   if (io_op_.in_flight) {
     worker_->SubmitCancel(&io_op_);
-  } else if (state_ == State::kReading) {
+  } else if (waiting_for_input && recv_op_.in_flight) {
+    worker_->SubmitCancel(&recv_op_);
+  } else if (waiting_for_input) {
     // Parked after ENOBUFS with no RECV armed: there is no completion to
     // wait for, so act now.
     Close();
@@ -101,6 +105,8 @@ void Connection::Start(int fd, bool metrics_only) {
   fd_ = fd;
   metrics_only_ = metrics_only;
   peer_known_ = false;
+  peer_closed_ = false;
+  recv_no_buffers_ = false;
   ++generation_;
   aborting_ = false;
   timed_out_ = false;
@@ -122,6 +128,10 @@ void Connection::ReturnRequestState() {
 }
 
 void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept {
+  if (op == &recv_op_) {
+    OnMultishotRecv(res, cqe_flags);
+    return;
+  }
   if (op == &timer_op_ || op->kind == OpKind::kLingerTimeout) {
     if (state_ == State::kLingering) OnLingerStep();
     return;
@@ -202,8 +212,8 @@ void Connection::OnWorkerStopping() {
 void Connection::Abort() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
   aborting_ = true;
-  if (!io_op_.in_flight && state_ == State::kReading) {
-    Close();  // Parked for receive buffers.
+  if (!io_op_.in_flight && (state_ == State::kReading || state_ == State::kDrainingBody)) {
+    Close();  // Waiting for input (or parked for receive buffers).
     return;
   }
   if (io_op_.in_flight) {
@@ -218,6 +228,12 @@ void Connection::Abort() {
 
 void Connection::SubmitRecv() {
   state_ = State::kReading;
+  // Input arrives through recv_op_ while it is armed (as it usually is).
+  if (recv_op_.in_flight) return;
+  if (worker_->multishot_recv()) {
+    ResumeMultishotRecv();
+    return;
+  }
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
   if (rs_ == nullptr && worker_->has_buffer_ring()) {
     // Idle: the kernel picks a buffer from the worker's ring only when data
@@ -265,12 +281,156 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
 }
 
 void Connection::RetryRecv() {
-  if (state_ != State::kReading || io_op_.in_flight) return;
+  const bool waiting_for_input = state_ == State::kReading || state_ == State::kDrainingBody;
+  if (!waiting_for_input || io_op_.in_flight || recv_op_.in_flight) return;
+  recv_no_buffers_ = false;
   if (worker_->stopping() && waiting_for_request()) {
     Close();
     return;
   }
+  if (state_ == State::kDrainingBody) {
+    ResumeMultishotRecv();  // Only the multishot RECV parks while draining.
+    return;
+  }
   SubmitRecv();
+}
+
+// ------------------------------------------------------ multishot receive --
+
+void Connection::ArmMultishotRecv() {
+  io_uring_sqe* sqe = Prep(&recv_op_, OpKind::kRecv);
+  io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
+  sqe->flags |= IOSQE_BUFFER_SELECT;
+  sqe->buf_group = Worker::kRecvBufferGroup;
+}
+
+void Connection::ResumeMultishotRecv() {
+  if (peer_closed_) {
+    Close();  // EOF or an error: nothing more will come.
+  } else if (recv_no_buffers_) {
+    worker_->WaitForRecvBuffers(this);  // RetryRecv() re-arms.
+  } else if (!worker_->multishot_recv()) {
+    // The kernel refused multishot: single-shot from now on.
+    if (state_ == State::kDrainingBody) {
+      SubmitDrainBody();
+    } else {
+      SubmitRecv();
+    }
+  } else {
+    ArmMultishotRecv();
+  }
+}
+
+void Connection::StopMultishotRecv() {
+  if (recv_op_.in_flight) worker_->SubmitCancel(&recv_op_);
+}
+
+void Connection::TakeInput(const char* data, size_t len) {
+  EnsureRequestState();
+  if (rs_->body_to_skip > 0) {
+    const size_t skip = static_cast<size_t>(std::min<uint64_t>(rs_->body_to_skip, len));
+    rs_->body_to_skip -= skip;
+    data += skip;
+    len -= skip;
+  }
+  if (len == 0) return;
+  if (rs_->spill.empty()) {
+    const size_t n = std::min(len, rs_->in_capacity - rs_->in_len);
+    std::memcpy(rs_->in.get() + rs_->in_len, data, n);
+    rs_->in_len += n;
+    data += n;
+    len -= n;
+    if (len == 0) return;
+    // The input buffer is full: stop receiving until it drains. What the
+    // kernel already took waits in `spill` (at most about one batch).
+    StopMultishotRecv();
+  }
+  rs_->spill.append(data, len);
+}
+
+void Connection::AbsorbSpill() {
+  if (rs_->spill.empty()) return;
+  const size_t n = std::min(rs_->spill.size(), rs_->in_capacity - rs_->in_len);
+  std::memcpy(rs_->in.get() + rs_->in_len, rs_->spill.data(), n);
+  rs_->in_len += n;
+  rs_->spill.erase(0, n);
+}
+
+void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
+  const bool more = (cqe_flags & IORING_CQE_F_MORE) != 0;
+  const bool receiving = state_ != State::kFree && state_ != State::kClosing &&
+                         state_ != State::kShuttingDown && state_ != State::kLingering &&
+                         !aborting_;
+  const bool waiting_for_input = state_ == State::kReading || state_ == State::kDrainingBody;
+  bool got_data = false;
+  if (cqe_flags & IORING_CQE_F_BUFFER) {
+    const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    if (res > 0 && receiving) {
+      if (state_ == State::kReading && (rs_ == nullptr || rs_->req_start == rs_->in_len)) {
+        // The first bytes of a request. After a keep-alive pause the whole
+        // head must follow within the header timeout; a new connection's
+        // deadline already runs from its accept and is not extended.
+        EnsureRequestState();
+        rs_->request_start_ns = worker_->now_ns();
+        if (idle_node_.linked()) {
+          SetIdle(false);
+          SetDeadline(worker_->config().header_timeout);
+        }
+      }
+      TakeInput(worker_->recv_buffer(bid), static_cast<size_t>(res));
+      got_data = true;
+    }
+    worker_->RecycleRecvBuffer(bid);
+  }
+  if (!more) {
+    if (res == 0 || (res < 0 && res != -ECANCELED && res != -ENOBUFS && res != -EINVAL)) {
+      peer_closed_ = true;  // EOF, reset or another socket error.
+    } else if (res == -ENOBUFS) {
+      recv_no_buffers_ = true;
+    } else if (res == -EINVAL) {
+      worker_->DisableMultishotRecv();  // Linux < 6.0.
+    }
+  }
+  if (state_ == State::kFree) {
+    if (idle_in_kernel()) worker_->Recycle(this);
+    return;
+  }
+  // While a response is in progress, input only waits in the buffer.
+  if (!receiving || !waiting_for_input) return;
+  if (timed_out_) {
+    if (more) return;  // The cancel has not landed yet.
+    timed_out_ = false;
+    if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
+      // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
+      rs_->head_only = false;
+      rs_->method_class = MethodClass::kOther;
+      RespondError(408, /*close=*/true);
+    } else {
+      Close();
+    }
+    return;
+  }
+  if (state_ == State::kDrainingBody) {
+    if (rs_->body_to_skip == 0) {
+      Dispatch();
+    } else if (!more) {
+      ResumeMultishotRecv();
+    } else if (got_data) {
+      SetDeadline(worker_->config().header_timeout);
+    }
+    return;
+  }
+  if (got_data) {
+    Parse();  // Re-arms through SubmitRecv() if it needs more and we stopped.
+    return;
+  }
+  if (!more) {
+    if (worker_->stopping() && waiting_for_request()) {
+      Close();
+      return;
+    }
+    ResumeMultishotRecv();
+  }
 }
 
 void Connection::Parse() {
@@ -293,6 +453,7 @@ void Connection::Parse() {
       std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
       rs_->in_len -= rs_->req_start;
       rs_->req_start = 0;
+      AbsorbSpill();
       rs_->parser.Reset();
       Parse();
       return;
@@ -350,11 +511,23 @@ void Connection::HandleRequest() {
     const uint64_t take = std::min<uint64_t>(buffered, r.content_length);
     rs_->consumed += take;
     rs_->body_to_skip = r.content_length - take;
+    if (rs_->body_to_skip > 0 && !rs_->spill.empty()) {
+      // All of `in` past the head was body; the spilled input follows it.
+      const size_t skip =
+          static_cast<size_t>(std::min<uint64_t>(rs_->body_to_skip, rs_->spill.size()));
+      rs_->spill.erase(0, skip);
+      rs_->body_to_skip -= skip;
+    }
     if (rs_->body_to_skip > 0) {
       if (r.has(Field::kExpect)) {
         // The client waits for 100 Continue before sending the body; we do
         // not want it, so answer now and end the connection (RFC 9110 §10.1.1).
         rs_->keep_alive = false;
+      } else if (worker_->multishot_recv()) {
+        // The multishot RECV skips the rest as it arrives (TakeInput).
+        state_ = State::kDrainingBody;
+        if (!recv_op_.in_flight) ResumeMultishotRecv();
+        return;
       } else {
         SubmitDrainBody();
         return;
@@ -660,7 +833,8 @@ void Connection::ResponseDone() {
     // which can destroy this response: linger when input may be pending
     // (bytes already buffered past this request, or a refused request).
     // A client that asked to close and sent nothing more gets a plain close.
-    const bool unread = rs_->in_len > rs_->req_start + rs_->consumed || rs_->body_to_skip > 0;
+    const bool unread = rs_->in_len > rs_->req_start + rs_->consumed || rs_->body_to_skip > 0 ||
+                        !rs_->spill.empty();
     if (rs_->linger || unread) {
       LingerThenClose();
     } else {
@@ -671,6 +845,13 @@ void Connection::ResponseDone() {
   rs_->req_start += rs_->consumed;
   rs_->consumed = 0;
   rs_->parser.Reset();
+  if (!rs_->spill.empty()) {
+    // Input spilled while we answered: compact, then take it in.
+    std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
+    rs_->in_len -= rs_->req_start;
+    rs_->req_start = 0;
+    AbsorbSpill();
+  }
   if (rs_->req_start == rs_->in_len) {
     // Idle until the next request: the request state goes back to the pool
     // (when the buffer ring can receive for us meanwhile).
@@ -709,7 +890,8 @@ void Connection::LingerThenClose() {
   // can destroy our last response before the client reads it. So: send FIN,
   // then read and discard until the client closes, for a bounded time.
   state_ = State::kShuttingDown;
-  ClearDeadline();  // The lingering RECV has a linked timeout of its own.
+  StopMultishotRecv();  // The lingering RECV below reads what is left.
+  ClearDeadline();      // The lingering RECV has a linked timeout of its own.
   SetIdle(false);
   linger_bytes_ = 0;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kShutdown);
@@ -756,6 +938,7 @@ void Connection::OnLingerStep() {
 void Connection::Close() {
   ClearDeadline();
   SetIdle(false);
+  StopMultishotRecv();  // Its last completion may come after the CLOSE's.
   ReturnRequestState();
   state_ = State::kClosing;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kClose);

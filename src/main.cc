@@ -25,6 +25,15 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
           "free port (printed at start-up).");
 ABSL_FLAG(int, threads, sluice::AvailableCpuCount(),
           "Worker threads, one io_uring each, pinned to CPUs (default: CPUs available).");
+ABSL_FLAG(bool, multishot_recv, true,
+          "Receive with one multishot RECV per connection on the worker's provided-buffer ring, "
+          "left armed across requests; false: a single-shot RECV for each read.");
+ABSL_FLAG(bool, sqpoll, false,
+          "Give each ring a kernel thread that polls for submissions (IORING_SETUP_SQPOLL), "
+          "saving io_uring_enter calls while it is awake; it burns CPU beside the worker. Off "
+          "by default: see perf/README.md for the measurement.");
+ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(10),
+          "With --sqpoll: how long the SQ thread spins without work before it sleeps.");
 ABSL_FLAG(int, backlog, 4096, "listen() backlog of each worker's socket.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGINT/SIGTERM, how long in-flight responses may take to finish before the "
@@ -113,6 +122,13 @@ int main(int argc, char** argv) {
   config.listen = absl::GetFlag(FLAGS_listen);
   config.threads = absl::GetFlag(FLAGS_threads);
   config.backlog = absl::GetFlag(FLAGS_backlog);
+  config.sqpoll = absl::GetFlag(FLAGS_sqpoll);
+  config.multishot_recv = absl::GetFlag(FLAGS_multishot_recv);
+  config.sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
+  if (config.sqpoll_idle < absl::Milliseconds(1) || config.sqpoll_idle > absl::Seconds(10)) {
+    sluice::LogError("--sqpoll_idle must be between 1ms and 10s");
+    return kExitConfig;
+  }
   config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   config.header_timeout = absl::GetFlag(FLAGS_header_timeout);
   config.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "absl/types/span.h"
 
 namespace sluice {
 namespace {
@@ -50,26 +51,34 @@ std::string ExplainRingError(int err) {
   return absl::StrCat("io_uring set-up failed: ", strerror(err));
 }
 
-absl::Status SetupRing(io_uring* ring, unsigned entries, unsigned iowq_bounded,
-                       unsigned iowq_unbounded, RingInfo* info) {
+absl::Status SetupRing(io_uring* ring, const RingOptions& options, RingInfo* info) {
   struct Attempt {
     unsigned flags;
     const char* text;
   };
   // DEFER_TASKRUN runs completion work only when this thread enters the
   // kernel, which suits a thread that owns its ring (Linux 6.1+).
-  const Attempt attempts[] = {
+  const Attempt plain[] = {
       {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, "SINGLE_ISSUER|DEFER_TASKRUN"},
       {IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
       {0, "none"},
   };
+  // The kernel refuses DEFER_TASKRUN and COOP_TASKRUN with SQPOLL: the SQ
+  // thread, not ours, runs the submissions.
+  const Attempt polled[] = {
+      {IORING_SETUP_SQPOLL | IORING_SETUP_SINGLE_ISSUER, "SQPOLL|SINGLE_ISSUER"},
+      {IORING_SETUP_SQPOLL, "SQPOLL"},
+  };
+  const absl::Span<const Attempt> attempts =
+      options.sqpoll ? absl::Span<const Attempt>(polled) : absl::Span<const Attempt>(plain);
   int err = 0;
   for (const Attempt& a : attempts) {
     io_uring_params params;
     std::memset(&params, 0, sizeof(params));
     params.flags = a.flags | IORING_SETUP_CQSIZE;
-    params.cq_entries = entries * 4;  // CQ well above SQ: multishot ops post many CQEs.
-    err = -io_uring_queue_init_params(entries, ring, &params);
+    params.cq_entries = options.entries * 4;  // CQ well above SQ: multishot ops post many CQEs.
+    params.sq_thread_idle = options.sqpoll_idle_ms;
+    err = -io_uring_queue_init_params(options.entries, ring, &params);
     if (err == EINVAL) continue;  // Flag unknown to this kernel: fall back.
     if (err != 0) break;
     if (!(params.features & IORING_FEAT_NODROP)) {
@@ -84,7 +93,7 @@ absl::Status SetupRing(io_uring* ring, unsigned entries, unsigned iowq_bounded,
     info->cq_entries = params.cq_entries;
     // Bound the io-wq pools (bounded: regular-file work; unbounded: sockets
     // and pipes, where splice always runs).
-    unsigned workers[2] = {iowq_bounded, iowq_unbounded};
+    unsigned workers[2] = {options.iowq_bounded, options.iowq_unbounded};
     io_uring_register_iowq_max_workers(ring, workers);
     return absl::OkStatus();
   }

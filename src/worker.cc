@@ -70,10 +70,16 @@ absl::Status Worker::Init() {
     CPU_SET(cpu_, &set);
     pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
   }
-  absl::Status st = SetupRing(&ring_, config_.ring_entries, config_.iowq_bounded_max,
-                              config_.iowq_unbounded_max, &ring_info_);
+  RingOptions options;
+  options.entries = config_.ring_entries;
+  options.iowq_bounded = config_.iowq_bounded_max;
+  options.iowq_unbounded = config_.iowq_unbounded_max;
+  options.sqpoll = config_.sqpoll;
+  options.sqpoll_idle_ms = static_cast<unsigned>(absl::ToInt64Milliseconds(config_.sqpoll_idle));
+  absl::Status st = SetupRing(&ring_, options, &ring_info_);
   if (!st.ok()) return st;
   ring_ready_ = true;
+  multishot_recv_ = config_.multishot_recv;
   SetUpBufferRing();
   scratch_ = std::make_unique<char[]>(kScratchBytes);
   metrics_.sq_entries.Set(ring_info_.sq_entries);
@@ -93,6 +99,10 @@ void Worker::SubmitPending() {
   const int ret = io_uring_submit(&ring_);
   if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
     LogError(absl::StrCat("worker ", index_, ": io_uring_submit: ", strerror(-ret)));
+  }
+  // With SQPOLL the SQ frees up only as the kernel thread takes entries.
+  if ((ring_info_.setup_flags & IORING_SETUP_SQPOLL) && io_uring_sq_space_left(&ring_) == 0) {
+    io_uring_sqring_wait(&ring_);
   }
 }
 
@@ -201,6 +211,11 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
   if (op->owner != this) {
     auto* conn = static_cast<Connection*>(op->owner);
     if (op->generation != conn->generation()) {
+      // Never expected (a slot is reused only when nothing is in flight),
+      // but a buffer it carries must still go back to the ring.
+      if (cqe->flags & IORING_CQE_F_BUFFER) {
+        RecycleRecvBuffer(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
+      }
       LogError(absl::StrCat("worker ", index_, ": completion for a reused connection slot (",
                             OpKindName(op->kind), "), ignored"));
       return;
@@ -412,6 +427,13 @@ void Worker::RecycleRecvBuffer(uint16_t bid) {
   io_uring_buf_ring_add(buf_ring_, recv_buffer(bid), recv_buffer_bytes_, bid,
                         io_uring_buf_ring_mask(recv_buffer_count_), 0);
   io_uring_buf_ring_advance(buf_ring_, 1);
+}
+
+void Worker::DisableMultishotRecv() {
+  if (!multishot_recv_) return;
+  multishot_recv_ = false;
+  LogWarning(absl::StrCat("worker ", index_,
+                          ": multishot RECV refused (Linux < 6.0?): single-shot receives"));
 }
 
 void Worker::WaitForRecvBuffers(Connection* conn) {

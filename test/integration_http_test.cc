@@ -445,6 +445,61 @@ TEST_F(HttpTest, DisallowedMethodsGet405WithAllow) {
   }
 }
 
+// 600 requests (about 40 KiB, more than the 16 KiB request buffer) pipelined
+// behind a 3 MiB download: the server receives them while it is still
+// sending, buffers what fits, stops receiving, and answers every one in
+// order once the download is out.
+TEST_F(HttpTest, PipelinedFloodBehindALargeDownloadIsAnsweredInOrder) {
+  constexpr int kSmall = 600;
+  std::string batch = MakeRequest("GET", "/big.bin");
+  for (int i = 0; i < kSmall; ++i) {
+    batch += MakeRequest("GET", i % 2 ? "/style.css" : "/a.txt",
+                         i + 1 == kSmall ? "Connection: close\r\n" : "X-Pad: pipelined\r\n");
+  }
+  ASSERT_GT(batch.size(), 32768u);
+  HttpConnection c;
+  ASSERT_TRUE(Connect(&c));
+  ASSERT_TRUE(c.Send(batch)) << c.last_error();
+  const std::optional<HttpResponse> first = c.ReadResponse("GET", Millis(20000));
+  ASSERT_TRUE(first) << c.last_error();
+  ASSERT_EQ(first->status, 200) << first->Describe();
+  ASSERT_TRUE(BytesEqual(first->body, big_));
+  for (int i = 0; i < kSmall; ++i) {
+    const std::optional<HttpResponse> r = c.ReadResponse();
+    ASSERT_TRUE(r) << "response " << i + 1 << ": " << c.last_error();
+    ASSERT_EQ(r->status, 200) << i << ": " << r->Describe();
+    ASSERT_EQ(r->body, i % 2 ? kStyleCss : kATxt) << "response " << i + 1 << " out of order";
+  }
+  EXPECT_TRUE(c.WaitForClose()) << c.last_error();
+}
+
+// A 60,000-byte body (refused with 405, read off and discarded) arrives in
+// three pieces, the last one carrying the next request: only that request
+// is answered, and the connection stays usable.
+TEST_F(HttpTest, BodyArrivingInPiecesIsSkippedAndTheNextRequestAnswered) {
+  const std::string body(60000, 'b');
+  const std::string head =
+      MakeRequest("POST", "/index.html", "Content-Length: " + std::to_string(body.size()) + "\r\n");
+  HttpConnection c;
+  ASSERT_TRUE(Connect(&c));
+  ASSERT_TRUE(c.Send(head + body.substr(0, 25000))) << c.last_error();
+  std::this_thread::sleep_for(Millis(50));
+  ASSERT_TRUE(c.Send(body.substr(25000, 30000))) << c.last_error();
+  std::this_thread::sleep_for(Millis(50));
+  ASSERT_TRUE(c.Send(body.substr(55000) + MakeRequest("GET", "/a.txt"))) << c.last_error();
+  const std::optional<HttpResponse> refused = c.ReadResponse();
+  ASSERT_TRUE(refused) << c.last_error();
+  EXPECT_TRUE(IsErrorResponse(*refused, 405)) << refused->Describe();
+  const std::optional<HttpResponse> next = c.ReadResponse();
+  ASSERT_TRUE(next) << c.last_error();
+  EXPECT_EQ(next->status, 200) << next->Describe();
+  EXPECT_EQ(next->body, kATxt);
+  ASSERT_TRUE(c.Send(MakeRequest("GET", "/style.css"))) << c.last_error();
+  const std::optional<HttpResponse> again = c.ReadResponse();
+  ASSERT_TRUE(again) << c.last_error();
+  EXPECT_EQ(again->body, kStyleCss);
+}
+
 TEST_F(HttpTest, RequestBodyOfRejectedPostIsNotParsedAsARequest) {
   // The body looks like a request; it must be skipped (or the connection
   // closed), never answered.

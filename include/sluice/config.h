@@ -77,8 +77,15 @@ struct ServerConfig {
   // Provided-buffer ring per worker (a power of two; 0: none).
   unsigned recv_buffers = kDefaultRecvBuffers;
   unsigned recv_buffer_bytes = 2048;
+  // One multishot RECV per connection on that ring, left armed across
+  // requests (false: a single-shot RECV per read).
+  bool multishot_recv = true;
   unsigned iowq_bounded_max = 4;
   unsigned iowq_unbounded_max = 16;
+  // A kernel SQ-polling thread per ring (off by default: on one core per
+  // worker it competes with the worker; see perf/README.md).
+  bool sqpoll = false;
+  absl::Duration sqpoll_idle = absl::Milliseconds(10);
   uint32_t pipe_bytes = kDefaultPipeBytes;
   size_t idle_pipes_max = kDefaultIdlePipesMax;
 };

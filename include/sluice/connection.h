@@ -54,6 +54,7 @@ struct RequestState {
     loading = file = nullptr;
     has_pipe = false;
     pipe_bytes = 0;
+    spill.clear();
   }
 
   struct Segment {
@@ -71,6 +72,10 @@ struct RequestState {
   RequestParser parser;
   size_t consumed = 0;        // Bytes of in the current request used (head + body).
   uint64_t body_to_skip = 0;  // Request-body bytes still to read and discard.
+  // Input that arrived (multishot RECV) while `in` had no room: it follows
+  // in[in_len) and moves into `in` once the current request is done.
+  // Bounded: the RECV is cancelled as soon as anything spills.
+  std::string spill;
   // For metrics and the access log.
   MethodClass method_class = MethodClass::kOther;
   int status = 0;
@@ -133,7 +138,7 @@ class Connection {
   // Takes an accepted socket and starts reading. A metrics-only connection
   // came from --metrics_listen and is answered nothing but metrics.
   void Start(int fd, bool metrics_only);
-  // Routes one completion for io_op_ or timer_op_.
+  // Routes one completion for io_op_, recv_op_ or timer_op_.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept;
   // The worker is draining: close now if idle, else close after this response.
   void OnWorkerStopping();
@@ -147,7 +152,9 @@ class Connection {
   State state() const { return state_; }
   uint32_t generation() const { return generation_; }
   // True when nothing is in flight (the pool may take it back).
-  bool idle_in_kernel() const { return !io_op_.in_flight && !timer_op_.in_flight; }
+  bool idle_in_kernel() const {
+    return !io_op_.in_flight && !timer_op_.in_flight && !recv_op_.in_flight;
+  }
   // Reading with no partial request buffered (an idle keep-alive connection).
   bool waiting_for_request() const;
   // Recv buffers are back after an ENOBUFS: arm the RECV again.
@@ -166,6 +173,15 @@ class Connection {
   // Reading and parsing.
   void SubmitRecv();
   void OnRecv(int res, uint32_t cqe_flags);
+  // Multishot RECV on the worker's buffer ring (recv_op_): armed once and
+  // left armed across requests while the connection keeps up.
+  void ArmMultishotRecv();
+  // Arms it again, or closes (peer gone) or parks (no buffers) instead.
+  void ResumeMultishotRecv();
+  void OnMultishotRecv(int res, uint32_t cqe_flags);
+  void TakeInput(const char* data, size_t len);
+  void AbsorbSpill();
+  void StopMultishotRecv();
   void Parse();
   void HandleRequest();
   void Dispatch();
@@ -233,10 +249,16 @@ class Connection {
   uint32_t generation_ = 0;
   Operation io_op_;
   Operation timer_op_;
-  bool aborting_ = false;   // Abort() was called: close at the next completion.
-  bool timed_out_ = false;  // OnTimeout() cancelled io_op_: act at its completion.
-  TimerNode timer_node_;    // In the worker's wheel while a deadline is set.
-  ListNode idle_node_;      // In the worker's idle list while idle between requests.
+  // The multishot RECV, in flight beside io_op_: input may arrive while a
+  // response is being sent (pipelining); it is buffered, never acted on
+  // until the response is done.
+  Operation recv_op_;
+  bool peer_closed_ = false;      // The multishot RECV saw EOF or an error.
+  bool recv_no_buffers_ = false;  // It ended with ENOBUFS: park before re-arming.
+  bool aborting_ = false;         // Abort() was called: close at the next completion.
+  bool timed_out_ = false;        // OnTimeout() cancelled io_op_: act at its completion.
+  TimerNode timer_node_;          // In the worker's wheel while a deadline is set.
+  ListNode idle_node_;            // In the worker's idle list while idle between requests.
 
   int linger_res_ = 0;         // Result of the last lingering RECV.
   uint64_t linger_bytes_ = 0;  // Bytes discarded while lingering.

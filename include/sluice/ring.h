@@ -19,12 +19,22 @@ struct RingInfo {
   unsigned cq_entries = 0;
 };
 
+struct RingOptions {
+  unsigned entries = 0;
+  unsigned iowq_bounded = 0;    // io-wq workers for regular files.
+  unsigned iowq_unbounded = 0;  // io-wq workers for sockets and pipes.
+  // A kernel thread polls the SQ, so submitting needs no system call while
+  // it is awake; it sleeps after `sqpoll_idle_ms` without work.
+  bool sqpoll = false;
+  unsigned sqpoll_idle_ms = 0;
+};
+
 // Initialises `ring` with SINGLE_ISSUER|DEFER_TASKRUN (Linux 6.1), falling
-// back to COOP_TASKRUN (5.19), then to no flags. Requires IORING_FEAT_NODROP.
-// kUnavailable when io_uring itself is refused (the message says why and how
-// to fix it); other codes for other failures.
-absl::Status SetupRing(io_uring* ring, unsigned entries, unsigned iowq_bounded,
-                       unsigned iowq_unbounded, RingInfo* info);
+// back to COOP_TASKRUN (5.19), then to no flags; with `sqpoll`, SQPOLL with
+// SINGLE_ISSUER, then SQPOLL alone (no fallback to a ring without it).
+// Requires IORING_FEAT_NODROP. kUnavailable when io_uring itself is refused
+// (the message says why and how to fix it); other codes for other failures.
+absl::Status SetupRing(io_uring* ring, const RingOptions& options, RingInfo* info);
 
 // One line naming the cause of an io_uring_queue_init failure and the fix.
 std::string ExplainRingError(int err);

@@ -79,6 +79,9 @@ class Worker {
   // The provided-buffer ring idle connections receive into.
   static constexpr uint16_t kRecvBufferGroup = 1;
   bool has_buffer_ring() const { return buf_ring_ != nullptr; }
+  // Connections receive with one multishot RECV each (Linux 6.0+).
+  bool multishot_recv() const { return buf_ring_ != nullptr && multishot_recv_; }
+  void DisableMultishotRecv();
   unsigned recv_buffer_bytes() const { return recv_buffer_bytes_; }
   char* recv_buffer(uint16_t bid) { return recv_buffers_.get() + size_t{bid} * recv_buffer_bytes_; }
   void RecycleRecvBuffer(uint16_t bid);
@@ -155,6 +158,7 @@ class Worker {
   static constexpr size_t kSpareRequestStates = 128;
 
   io_uring_buf_ring* buf_ring_ = nullptr;
+  bool multishot_recv_ = true;  // --multishot_recv, off for good after EINVAL.
   size_t buf_ring_bytes_ = 0;
   unsigned recv_buffer_count_ = 0;
   unsigned recv_buffer_bytes_ = 0;

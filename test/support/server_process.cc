@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace sluice::test {
@@ -154,6 +155,16 @@ ServerProcess::StartResult ServerProcess::Start(const std::vector<std::string>& 
     argv.push_back(flag);
   }
   if (!has_listen) argv.push_back("--listen=127.0.0.1:0");
+  // SLUICE_TEST_SERVER_FLAGS (space-separated) runs a whole suite again
+  // with another configuration, e.g. --multishot_recv=false (CMakeLists).
+  if (const char* extra = std::getenv("SLUICE_TEST_SERVER_FLAGS")) {
+    for (std::string_view rest = extra; !rest.empty();) {
+      const size_t space = rest.find(' ');
+      const std::string_view flag = rest.substr(0, space);
+      if (!flag.empty()) argv.emplace_back(flag);
+      rest = space == std::string_view::npos ? std::string_view() : rest.substr(space + 1);
+    }
+  }
 
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
