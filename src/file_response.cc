@@ -7,7 +7,6 @@
 #include <cerrno>
 #include <cstring>
 
-#include "sluice/clock.h"
 #include "sluice/connection.h"
 #include "sluice/file_cache.h"
 #include "sluice/http_date.h"
@@ -65,7 +64,7 @@ void Connection::StartFile() {
 // Resolves rs_->open_path beneath the root: from the worker's open-file cache
 // when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
 void Connection::Resolve() {
-  const int64_t now_ns = MonotonicNanos();
+  const int64_t now_ns = worker_->now_ns();  // This batch's time.
   if (FileInfo* hit = worker_->file_cache().Find(rs_->open_path, now_ns)) {
     OnResolved(hit);
     return;
@@ -231,15 +230,14 @@ void Connection::TryNextCoding() {
   ServeRepresentation();
 }
 
-void Connection::AppendRepresentationFields() {
-  AppendField(&rs_->out, "Last-Modified",
-              std::string_view(rs_->file->last_modified, kHttpDateLength));
-  AppendField(&rs_->out, "ETag", rs_->etag);
+void Connection::AppendRepresentationFields(std::string* out) const {
+  AppendField(out, "Last-Modified", std::string_view(rs_->file->last_modified, kHttpDateLength));
+  AppendField(out, "ETag", rs_->etag);
   const ServerConfig& config = worker_->config();
-  if (!config.cache_control.empty()) AppendField(&rs_->out, "Cache-Control", config.cache_control);
+  if (!config.cache_control.empty()) AppendField(out, "Cache-Control", config.cache_control);
   // Every response for a file may differ by Accept-Encoding once siblings
   // are in play, compressed or not (RFC 9110 §12.5.5).
-  if (config.precompressed) AppendField(&rs_->out, "Vary", "Accept-Encoding");
+  if (config.precompressed) AppendField(out, "Vary", "Accept-Encoding");
 }
 
 void Connection::ServeRepresentation() {
@@ -278,23 +276,36 @@ void Connection::ServeRepresentation() {
   const bool partial = ranges.kind == RangeSet::Kind::kSatisfiable;
   BeginResponse(partial ? 206 : 200);
   AppendStatusAndCommon(&rs_->out, Common(partial ? 206 : 200));
-  AppendRepresentationFields();
-  AppendField(&rs_->out, "Accept-Ranges", "bytes");
-  if (rs_->coding != Coding::kIdentity)
-    AppendField(&rs_->out, "Content-Encoding", CodingName(rs_->coding));
-  if (partial && ranges.count > 1) {
-    BuildMultipart(ranges);
-    return;
-  }
-  AppendField(&rs_->out, "Content-Type", MimeTypeForPath(rs_->path));
   uint64_t offset = 0;
   uint64_t length = size;
-  if (partial) {
-    offset = ranges.ranges[0].first;
-    length = ranges.ranges[0].length;
-    AppendContentRange(&rs_->out, offset, ranges.ranges[0].last(), size);
+  if (!partial && rs_->coding == Coding::kIdentity) {
+    // The common case: the same fields as for the last whole-file 200 of
+    // this entry (rs_->path is the entry's own key here, so the same type).
+    std::string& fields = rs_->file->full_fields;
+    if (fields.empty()) {
+      AppendRepresentationFields(&fields);
+      AppendField(&fields, "Accept-Ranges", "bytes");
+      AppendField(&fields, "Content-Type", MimeTypeForPath(rs_->path));
+      AppendFieldUint(&fields, "Content-Length", size);
+    }
+    rs_->out.append(fields);
+  } else {
+    AppendRepresentationFields(&rs_->out);
+    AppendField(&rs_->out, "Accept-Ranges", "bytes");
+    if (rs_->coding != Coding::kIdentity)
+      AppendField(&rs_->out, "Content-Encoding", CodingName(rs_->coding));
+    if (partial && ranges.count > 1) {
+      BuildMultipart(ranges);
+      return;
+    }
+    AppendField(&rs_->out, "Content-Type", MimeTypeForPath(rs_->path));
+    if (partial) {
+      offset = ranges.ranges[0].first;
+      length = ranges.ranges[0].length;
+      AppendContentRange(&rs_->out, offset, ranges.ranges[0].last(), size);
+    }
+    AppendFieldUint(&rs_->out, "Content-Length", length);
   }
-  AppendFieldUint(&rs_->out, "Content-Length", length);
   FinishHead();
   if (!rs_->head_only && length > 0 && rs_->file->has_content) {
     // Small files go out with their head in one SEND, straight from the cache.
@@ -372,7 +383,7 @@ void Connection::BuildMultipart(const RangeSet& ranges) {
 void Connection::RespondNotModified() {
   BeginResponse(304);
   AppendStatusAndCommon(&rs_->out, Common(304));
-  AppendRepresentationFields();
+  AppendRepresentationFields(&rs_->out);
   FinishHead();
   ReleaseFile();
   AddMemorySegment(0);

@@ -155,10 +155,12 @@ void Worker::Run(std::latch* armed) {
   metrics_.submit_calls_total.Add();
   io_uring_submit(&ring_);
   if (armed != nullptr) armed->count_down();
+  now_ns_ = MonotonicNanos();
+  now_s_ = now_ns_ / 1000000000;
   for (;;) {
+    // now_ns_ was read when the last batch was reaped: a second-granular
+    // wheel needs nothing fresher, and the clock is read once per batch.
     date_.Refresh(time(nullptr));
-    now_ns_ = MonotonicNanos();
-    now_s_ = now_ns_ / 1000000000;
     wheel_.Advance(now_s_,
                    [](TimerNode* node) { static_cast<Connection*>(node->owner)->OnTimeout(); });
     if (stopping_ && active_ == 0) {

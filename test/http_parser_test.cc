@@ -34,7 +34,7 @@ void ExpectSameRequest(const Request& want, const Request& got) {
   EXPECT_EQ(want.version_minor, got.version_minor);
   for (size_t i = 0; i < kFieldCount; ++i) {
     SCOPED_TRACE(testing::Message() << "field index " << i);
-    EXPECT_EQ(want.fields[i], got.fields[i]);
+    EXPECT_EQ(want.field(static_cast<Field>(i)), got.field(static_cast<Field>(i)));
     EXPECT_EQ(want.field_counts[i], got.field_counts[i]);
   }
   EXPECT_EQ(want.connection_close, got.connection_close);
@@ -385,6 +385,12 @@ TEST(ParserStateTest, ResetClearsEverything) {
   EXPECT_FALSE(r.connection_close);
   EXPECT_FALSE(r.has(Field::kContentLength));
   EXPECT_FALSE(r.has(Field::kRange));
+  // The old values are never visible through field().
+  EXPECT_EQ(r.field(Field::kRange), "");
+  EXPECT_EQ(r.field(Field::kContentLength), "");
+  EXPECT_EQ(r.field(Field::kConnection), "");
+  EXPECT_EQ(r.method, Method::kGet);
+  EXPECT_EQ(r.target, "/x");
   EXPECT_EQ(r.content_length, 0u);
   EXPECT_EQ(r.version_minor, 1);
   EXPECT_EQ(r.head_bytes, kSecond.size());

@@ -199,7 +199,7 @@ class Connection {
   void OnResolved(FileInfo* info);
   void TryNextCoding();
   void ServeRepresentation();
-  void AppendRepresentationFields();
+  void AppendRepresentationFields(std::string* out) const;
   void BuildMultipart(const RangeSet& ranges);
   void RespondNotModified();
   void SubmitReadFile();

@@ -46,6 +46,10 @@ struct FileInfo {
   char last_modified[kHttpDateLength] = {};
   std::string content;  // The whole file, when has_content.
   bool has_content = false;
+  // The representation's fields of a whole-file 200 in its own coding
+  // (Last-Modified through Content-Length), rendered on first use: the same
+  // for every such response while this entry lives.
+  std::string full_fields;
 
   // Bookkeeping.
   std::string key;  // Path relative to the root.

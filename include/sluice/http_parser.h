@@ -60,7 +60,9 @@ struct Request {
   std::string_view target;  // Raw request-target, not decoded.
   int version_minor = 1;    // HTTP/1.<minor>; 1.x with x > 1 is answered as 1.1.
 
-  // Last value of each known field (OWS trimmed) and how often it came.
+  // Last value of each known field (OWS trimmed) and how often it came. A
+  // value is meaningful only while its count is non-zero (Reset() clears
+  // the counts alone): read it through field().
   std::string_view fields[static_cast<size_t>(Field::kCount)];
   uint8_t field_counts[static_cast<size_t>(Field::kCount)] = {};
 
@@ -71,7 +73,9 @@ struct Request {
 
   size_t head_bytes = 0;  // Bytes of the head, request line through the blank line.
 
-  std::string_view field(Field f) const { return fields[static_cast<size_t>(f)]; }
+  std::string_view field(Field f) const {
+    return has(f) ? fields[static_cast<size_t>(f)] : std::string_view();
+  }
   int field_count(Field f) const { return field_counts[static_cast<size_t>(f)]; }
   bool has(Field f) const { return field_count(f) > 0; }
   // Persistence per RFC 9112 §9.3.
