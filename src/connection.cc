@@ -95,6 +95,19 @@ void Connection::OnTimeout() {
   CancelInFlight();
 }
 
+void Connection::FinishTimeout() {
+  // The operation cancelled by OnTimeout() (or CloseIdle()) has completed.
+  timed_out_ = false;
+  if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
+    // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
+    rs_->head_only = false;
+    rs_->method_class = MethodClass::kOther;
+    RespondError(408, /*close=*/true);
+  } else {
+    Close();
+  }
+}
+
 void Connection::CloseIdle() {
   SetIdle(false);
   timed_out_ = true;
@@ -148,15 +161,7 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexce
   }
   if (timed_out_ && state_ != State::kClosing && state_ != State::kShuttingDown &&
       state_ != State::kLingering) {
-    timed_out_ = false;
-    if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
-      // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
-      rs_->head_only = false;
-      rs_->method_class = MethodClass::kOther;
-      RespondError(408, /*close=*/true);
-    } else {
-      Close();
-    }
+    FinishTimeout();
     return;
   }
   switch (op->kind) {
@@ -399,15 +404,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   if (!receiving || !waiting_for_input) return;
   if (timed_out_) {
     if (more) return;  // The cancel has not landed yet.
-    timed_out_ = false;
-    if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
-      // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
-      rs_->head_only = false;
-      rs_->method_class = MethodClass::kOther;
-      RespondError(408, /*close=*/true);
-    } else {
-      Close();
-    }
+    FinishTimeout();
     return;
   }
   if (state_ == State::kDrainingBody) {

@@ -166,6 +166,8 @@ class Connection {
   void ClearDeadline();
   void SetIdle(bool idle);
   void CancelInFlight();
+  // After a timeout's cancel completed: 408 for a partial head, else close.
+  void FinishTimeout();
 
   void EnsureRequestState();
   void ReturnRequestState();
