@@ -265,17 +265,7 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     return;
   }
   const bool from_ring = (cqe_flags & IORING_CQE_F_BUFFER) != 0;
-  if (from_ring || rs_->req_start == rs_->in_len) {
-    // The first bytes of a request. After a keep-alive pause the whole head
-    // must follow within the header timeout; a new connection's deadline
-    // already runs from its accept and is not extended.
-    EnsureRequestState();
-    rs_->request_start_ns = worker_->now_ns();
-    if (idle_node_.linked()) {
-      SetIdle(false);
-      SetDeadline(worker_->config().header_timeout);
-    }
-  }
+  if (from_ring || rs_->req_start == rs_->in_len) BeginRequestInput();
   if (from_ring) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     std::memcpy(rs_->in.get() + rs_->in_len, worker_->recv_buffer(bid), static_cast<size_t>(res));
@@ -283,6 +273,18 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
   }
   rs_->in_len += static_cast<size_t>(res);
   Parse();
+}
+
+void Connection::BeginRequestInput() {
+  // The first bytes of a request. After a keep-alive pause the whole head
+  // must follow within the header timeout; a new connection's deadline
+  // already runs from its accept and is not extended.
+  EnsureRequestState();
+  rs_->request_start_ns = worker_->now_ns();
+  if (idle_node_.linked()) {
+    SetIdle(false);
+    SetDeadline(worker_->config().header_timeout);
+  }
 }
 
 void Connection::RetryRecv() {
@@ -353,7 +355,10 @@ void Connection::TakeInput(const char* data, size_t len) {
   rs_->spill.append(data, len);
 }
 
-void Connection::AbsorbSpill() {
+void Connection::CompactInput() {
+  std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
+  rs_->in_len -= rs_->req_start;
+  rs_->req_start = 0;
   if (rs_->spill.empty()) return;
   const size_t n = std::min(rs_->spill.size(), rs_->in_capacity - rs_->in_len);
   std::memcpy(rs_->in.get() + rs_->in_len, rs_->spill.data(), n);
@@ -372,15 +377,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && receiving) {
       if (state_ == State::kReading && (rs_ == nullptr || rs_->req_start == rs_->in_len)) {
-        // The first bytes of a request. After a keep-alive pause the whole
-        // head must follow within the header timeout; a new connection's
-        // deadline already runs from its accept and is not extended.
-        EnsureRequestState();
-        rs_->request_start_ns = worker_->now_ns();
-        if (idle_node_.linked()) {
-          SetIdle(false);
-          SetDeadline(worker_->config().header_timeout);
-        }
+        BeginRequestInput();
       }
       TakeInput(worker_->recv_buffer(bid), static_cast<size_t>(res));
       got_data = true;
@@ -447,10 +444,7 @@ void Connection::Parse() {
     if (rs_->req_start > 0) {
       // Make room: move the partial request to the front and parse it again
       // (the parser's views would dangle after the move).
-      std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
-      rs_->in_len -= rs_->req_start;
-      rs_->req_start = 0;
-      AbsorbSpill();
+      CompactInput();
       rs_->parser.Reset();
       Parse();
       return;
@@ -842,13 +836,7 @@ void Connection::ResponseDone() {
   rs_->req_start += rs_->consumed;
   rs_->consumed = 0;
   rs_->parser.Reset();
-  if (!rs_->spill.empty()) {
-    // Input spilled while we answered: compact, then take it in.
-    std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
-    rs_->in_len -= rs_->req_start;
-    rs_->req_start = 0;
-    AbsorbSpill();
-  }
+  if (!rs_->spill.empty()) CompactInput();  // Input spilled while we answered.
   if (rs_->req_start == rs_->in_len) {
     // Idle until the next request: the request state goes back to the pool
     // (when the buffer ring can receive for us meanwhile).

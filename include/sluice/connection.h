@@ -175,6 +175,9 @@ class Connection {
   // Reading and parsing.
   void SubmitRecv();
   void OnRecv(int res, uint32_t cqe_flags);
+  // The first bytes of a request arrived: borrow the request state, start
+  // its clock, and after a keep-alive pause its header deadline.
+  void BeginRequestInput();
   // Multishot RECV on the worker's buffer ring (recv_op_): armed once and
   // left armed across requests while the connection keeps up.
   void ArmMultishotRecv();
@@ -182,7 +185,9 @@ class Connection {
   void ResumeMultishotRecv();
   void OnMultishotRecv(int res, uint32_t cqe_flags);
   void TakeInput(const char* data, size_t len);
-  void AbsorbSpill();
+  // Moves the unparsed input to the front of `in`, then as much of `spill`
+  // as fits after it.
+  void CompactInput();
   void StopMultishotRecv();
   void Parse();
   void HandleRequest();
