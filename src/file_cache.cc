@@ -163,17 +163,25 @@ int FileCache::WatchDirectoryOf(std::string_view key) {
 }
 
 FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {
-  if (!enabled() || events_pending_) return nullptr;
+  WorkerMetrics& m = worker_->metrics();
+  if (!enabled() || events_pending_) {
+    m.file_cache_misses_total.Add();
+    return nullptr;
+  }
   auto it = map_.find(key);
-  if (it == map_.end()) return nullptr;
+  if (it == map_.end()) {
+    m.file_cache_misses_total.Add();
+    return nullptr;
+  }
   FileInfo* info = it->second;
   if (now_ns - info->loaded_ns > valid_ns_) {
     Remove(info);
+    m.file_cache_misses_total.Add();
     return nullptr;
   }
-  lru_.Remove(&info->lru);
-  lru_.PushBack(&info->lru);
+  info->referenced = true;
   ++info->refs;
+  m.file_cache_hits_total.Add();
   return info;
 }
 
@@ -205,11 +213,27 @@ void FileCache::Publish(FileInfo* info) {
   lru_.PushBack(&info->lru);
   content_bytes_ += info->content.size();
   EvictToFit();
+  UpdateSizeMetrics();
+}
+
+void FileCache::UpdateSizeMetrics() {
+  worker_->metrics().file_cache_entries.Set(map_.size());
+  worker_->metrics().file_cache_content_bytes.Set(content_bytes_);
 }
 
 void FileCache::EvictToFit() {
+  // Each pass over the list clears every `referenced`, so this ends within
+  // two passes even when every entry was hit.
   while (!lru_.empty() && (map_.size() > entries_max_ || content_bytes_ > content_bytes_max_)) {
-    Remove(static_cast<FileInfo*>(lru_.front()->owner));
+    auto* oldest = static_cast<FileInfo*>(lru_.front()->owner);
+    if (oldest->referenced) {
+      oldest->referenced = false;
+      lru_.Remove(&oldest->lru);
+      lru_.PushBack(&oldest->lru);
+      continue;
+    }
+    Remove(oldest);
+    worker_->metrics().file_cache_evictions_total.Add();
   }
 }
 
@@ -218,6 +242,7 @@ void FileCache::Remove(FileInfo* info) {
   lru_.Remove(&info->lru);
   content_bytes_ -= info->content.size();
   info->cached = false;
+  UpdateSizeMetrics();
   Unref(info);
 }
 

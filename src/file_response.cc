@@ -66,6 +66,13 @@ void Connection::StartFile() {
 void Connection::Resolve() {
   const int64_t now_ns = worker_->now_ns();  // This batch's time.
   if (FileInfo* hit = worker_->file_cache().Find(rs_->open_path, now_ns)) {
+    if (hit->has_content) {
+      // With many small files cached, the bytes are usually not in the CPU's
+      // caches: start fetching them now, so they arrive while the head is
+      // written rather than one miss at a time in the copy.
+      const char* p = hit->content.data();
+      for (size_t i = 0; i < hit->content.size(); i += 64) __builtin_prefetch(p + i);
+    }
     OnResolved(hit);
     return;
   }

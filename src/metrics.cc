@@ -103,6 +103,8 @@ struct Counters {
   uint64_t active = 0, idle = 0, accepted = 0, closed = 0, rejected = 0, timeouts = 0;
   uint64_t bytes = 0, cq_overflow = 0, submit_calls = 0, cqes = 0;
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_entries = 0,
+           cache_bytes = 0;
   uint64_t in_flight = 0;
   std::map<std::string, uint64_t> by_method;
   std::map<int, uint64_t> by_status;
@@ -122,6 +124,11 @@ struct Counters {
     log_lines += w.log_lines_total.Get();
     log_errors += w.log_write_errors_total.Get();
     log_dropped += w.log_dropped_lines_total.Get();
+    cache_hits += w.file_cache_hits_total.Get();
+    cache_misses += w.file_cache_misses_total.Get();
+    cache_evictions += w.file_cache_evictions_total.Get();
+    cache_entries += w.file_cache_entries.Get();
+    cache_bytes += w.file_cache_content_bytes.Get();
     in_flight += InFlightTotal(w);
     for (size_t m = 0; m < w.requests.size(); ++m) {
       for (size_t code = 100; code < WorkerMetrics::kStatusCodes; ++code) {
@@ -148,6 +155,11 @@ void CountersJson(const Counters& c, Json* j) {
   (*j)["access_log"] = {{"lines_total", c.log_lines},
                         {"write_errors_total", c.log_errors},
                         {"dropped_lines_total", c.log_dropped}};
+  (*j)["file_cache"] = {{"entries", c.cache_entries},
+                        {"content_bytes", c.cache_bytes},
+                        {"hits_total", c.cache_hits},
+                        {"misses_total", c.cache_misses},
+                        {"evictions_total", c.cache_evictions}};
 }
 
 void AppendMetric(std::string* out, std::string_view name, std::string_view labels, double value) {
@@ -404,6 +416,18 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_connection_timeouts_total", "counter",
        "Connections that hit the header, keep-alive or send timeout.",
        [](const WorkerMetrics& w) { return w.timeouts_total.Get(); }},
+      {"sluice_file_cache_entries", "gauge", "Entries in the open-file cache.",
+       [](const WorkerMetrics& w) { return w.file_cache_entries.Get(); }},
+      {"sluice_file_cache_content_bytes", "gauge", "Bytes of small files held by the cache.",
+       [](const WorkerMetrics& w) { return w.file_cache_content_bytes.Get(); }},
+      {"sluice_file_cache_hits_total", "counter", "Path lookups answered by the open-file cache.",
+       [](const WorkerMetrics& w) { return w.file_cache_hits_total.Get(); }},
+      {"sluice_file_cache_misses_total", "counter",
+       "Path lookups the cache could not answer (opened and stat'ed instead).",
+       [](const WorkerMetrics& w) { return w.file_cache_misses_total.Get(); }},
+      {"sluice_file_cache_evictions_total", "counter",
+       "Entries dropped to stay within --file_cache_entries / --file_cache_bytes.",
+       [](const WorkerMetrics& w) { return w.file_cache_evictions_total.Get(); }},
   };
   for (const PerWorker& m : kPerWorker) {
     AppendHelp(&out, m.name, m.type, m.help);

@@ -531,6 +531,35 @@ def check_metrics_path():
             expect(r.status == 404, "%s with --metrics_path=/stats: %r" % (target, r))
 
 
+def check_file_cache():
+    # Two entries, one worker: a fixed sequence of lookups gives exact hit,
+    # miss and eviction counts, and shows the entry a client just used
+    # surviving when a new one needs its room (second-chance eviction).
+    files = {"a.txt": b"a" * 100, "b.txt": b"b" * 200, "c.txt": b"c" * 300}
+    with server(root_with(files), ["--file_cache_entries=2"], threads=1) as s:
+        t0 = scrape_json(s.port)[0]["totals"]["file_cache"]
+        for name in ("a", "b", "a", "c", "a", "b", "c"):
+            r = fetch(s.port, "GET", "/%s.txt" % name)
+            expect(r.status == 200 and r.body == files[name + ".txt"], "/%s.txt: %r" % (name, r))
+        t1 = scrape_json(s.port)[0]["totals"]["file_cache"]
+        delta = {k: t1[k] - t0[k] for k in ("hits_total", "misses_total", "evictions_total")}
+        # a b: misses; a: hit; c: miss, evicts b (a was used since it came
+        # in); a: hit; b: miss, evicts c (unused since it came in); c: miss,
+        # evicts b, as a's use spares it once more (CLOCK, not strict LRU).
+        want = {"hits_total": 2, "misses_total": 5, "evictions_total": 3}
+        expect(delta == want, "file cache counters rose by %r, want %r" % (delta, want))
+        expect(t1["entries"] == 2, "entries %r, bound 2" % t1["entries"])
+        expect(t1["content_bytes"] == 100 + 300, "content_bytes %r (a and c held)" %
+               t1["content_bytes"])
+        # The survivors answer without a miss.
+        for name in ("a", "c"):
+            expect(fetch(s.port, "GET", "/%s.txt" % name).status == 200, name)
+        t2 = scrape_json(s.port)[0]["totals"]["file_cache"]
+        expect(t2["hits_total"] - t1["hits_total"] == 2 and
+               t2["misses_total"] == t1["misses_total"], "a and c were not both cached: %r" % t2)
+        log("hits, misses, evictions and the two-entry bound exact")
+
+
 PROM_LINE = re.compile(
     r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"'
     r'(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? '
@@ -856,6 +885,7 @@ def main():
         runner.run("access_control", check_access_control, 30)
         runner.run("metrics_listen", check_metrics_listen, 30)
         runner.run("metrics_path", check_metrics_path, 30)
+        runner.run("file_cache", check_file_cache, 30)
         runner.run("prometheus_format", check_prometheus_format, 40)
         runner.run("prometheus_scrapes", check_prometheus_scrapes, 60)
         runner.run("access_log", check_access_log, 30)

@@ -287,6 +287,11 @@ struct Fixture {
       w.log_lines_total.Set(17 * k);
       w.log_write_errors_total.Set(k - 1);
       w.log_dropped_lines_total.Set(0);
+      w.file_cache_hits_total.Set(30 * k);
+      w.file_cache_misses_total.Set(4 * k);
+      w.file_cache_evictions_total.Set(k - 1);
+      w.file_cache_entries.Set(12 * k);
+      w.file_cache_content_bytes.Set(4096 * k);
       workers.push_back(&w);
     }
   }
@@ -400,6 +405,12 @@ TEST(RenderMetricsJson, WorkerFieldsHaveTheRightTypesAndValues) {
     EXPECT_EQ(w.at("access_log").at("lines_total"), 17 * k);
     EXPECT_EQ(w.at("access_log").at("write_errors_total"), k - 1);
     EXPECT_EQ(w.at("access_log").at("dropped_lines_total"), 0u);
+    const Json& fc = w.at("file_cache");
+    EXPECT_EQ(fc.at("hits_total"), 30 * k);
+    EXPECT_EQ(fc.at("misses_total"), 4 * k);
+    EXPECT_EQ(fc.at("evictions_total"), k - 1);
+    EXPECT_EQ(fc.at("entries"), 12 * k);
+    EXPECT_EQ(fc.at("content_bytes"), 4096 * k);
 
     const Json& l = w.at("latency");
     EXPECT_EQ(l.at("count"), 5u);
@@ -457,6 +468,11 @@ TEST(RenderMetricsJson, TotalsAreSumsOverWorkers) {
                            "/access_log/lines_total",
                            "/access_log/write_errors_total",
                            "/access_log/dropped_lines_total",
+                           "/file_cache/entries",
+                           "/file_cache/content_bytes",
+                           "/file_cache/hits_total",
+                           "/file_cache/misses_total",
+                           "/file_cache/evictions_total",
                            "/latency/count"}) {
     const Json::json_pointer p(path);
     ASSERT_TRUE(t.contains(p)) << path;
@@ -797,6 +813,15 @@ TEST(RenderMetricsPrometheus, ValuesMatchTheWorkers) {
     EXPECT_EQ(s.value, 5 * (w + 1));
   }
   EXPECT_EQ(Find(e, "sluice_connections_active").size(), 2u);
+  EXPECT_EQ(e.type.at("sluice_file_cache_hits_total"), "counter");
+  EXPECT_EQ(e.type.at("sluice_file_cache_entries"), "gauge");
+  for (const Sample& s : Find(e, "sluice_file_cache_hits_total")) {
+    EXPECT_EQ(s.value, 30 * (std::stoi(s.labels.at("worker")) + 1));
+  }
+  for (const Sample& s : Find(e, "sluice_file_cache_content_bytes")) {
+    EXPECT_EQ(s.value, 4096 * (std::stoi(s.labels.at("worker")) + 1));
+  }
+  EXPECT_EQ(Find(e, "sluice_file_cache_evictions_total").size(), 2u);
   EXPECT_EQ(Find(e, "sluice_ring_in_flight").size(), 2 * std::size(kOpGroups));
   for (const Sample& s : Find(e, "sluice_ring_in_flight")) {
     if (s.labels.at("op") == "splice") {

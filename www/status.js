@@ -552,6 +552,7 @@
     ]));
 
     const log = T.access_log;
+    const fc = T.file_cache;
     const batch = T.ring.batch_size;
     $('tb-traffic').replaceChildren(...kvRows([
       ['Requests', fmtInt(total)],
@@ -563,6 +564,11 @@
       ['Access log lines', fmtInt(log.lines_total)],
       ['Log write errors', fmtInt(log.write_errors_total)],
       ['Log lines dropped', fmtInt(log.dropped_lines_total)],
+      ['File cache hit rate', fc.hits_total + fc.misses_total ?
+        (100 * fc.hits_total / (fc.hits_total + fc.misses_total)).toFixed(1) + ' %' : '—',
+        fmtInt(fc.hits_total) + ' hits, ' + fmtInt(fc.misses_total) + ' misses'],
+      ['File cache entries', fmtInt(fc.entries), fmtBytes(fc.content_bytes) + ' of small files; ' +
+        fmtInt(fc.evictions_total) + ' evicted'],
     ]));
 
     $('tb-workers').replaceChildren(...doc.workers.map((w, i) => {

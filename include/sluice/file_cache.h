@@ -6,7 +6,8 @@
 // directory (the inotify descriptor is read through the ring), and in any
 // case after `valid` (a backstop for changes inotify cannot see, such as
 // writes through mmap or on network filesystems). Bounded by entry count
-// and content bytes, evicting the least recently used. An entry in use by a
+// and content bytes, evicting with CLOCK (second chance): the oldest entry
+// not used since it was last passed over. An entry in use by a
 // connection is pinned (refs > 0) and freed only when released.
 // Owned and touched by one worker thread.
 #ifndef SLUICE_FILE_CACHE_H_
@@ -21,6 +22,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "sluice/http_date.h"
 #include "sluice/operation.h"
@@ -54,10 +56,11 @@ struct FileInfo {
   // Bookkeeping.
   std::string key;  // Path relative to the root.
   int64_t loaded_ns = 0;
-  uint64_t epoch = 0;   // FileCache's epoch when loading began.
-  uint32_t refs = 0;    // Holders: connections, and the cache itself while cached.
-  bool cached = false;  // In the map.
-  int watch = -1;       // inotify watch of the directory.
+  uint64_t epoch = 0;       // FileCache's epoch when loading began.
+  uint32_t refs = 0;        // Holders: connections, and the cache itself while cached.
+  bool cached = false;      // In the map.
+  bool referenced = false;  // Hit since it last reached the front of the LRU list.
+  int watch = -1;           // inotify watch of the directory.
   ListNode lru;
 
   bool is_regular() const { return error == 0 && S_ISREG(mode); }
@@ -99,6 +102,7 @@ class FileCache {
   void Remove(FileInfo* info);
   void Unref(FileInfo* info);
   void EvictToFit();
+  void UpdateSizeMetrics();
   int WatchDirectoryOf(std::string_view key);
   void SubmitInotifyRead();
   void SubmitInotifyPoll();
@@ -108,8 +112,14 @@ class FileCache {
   size_t content_bytes_max_;
   int64_t valid_ns_;
   std::string root_path_;
-  std::unordered_map<std::string_view, FileInfo*> map_;  // Keys point into FileInfo::key.
-  IntrusiveList lru_;                                    // Least recently used first.
+  // Keys point into FileInfo::key. Open addressing: a lookup costs one
+  // probe of the control bytes and one slot, not a bucket-to-node chain.
+  absl::flat_hash_map<std::string_view, FileInfo*> map_;
+  // Insertion order with a second chance ("CLOCK"): a hit only sets
+  // `referenced`, and eviction moves referenced entries to the back
+  // instead of dropping them. A hit then writes nothing but its own entry,
+  // where a strict LRU move would touch two unrelated entries' list links.
+  IntrusiveList lru_;
   size_t content_bytes_ = 0;
 
   int inotify_fd_ = -1;

@@ -110,6 +110,10 @@ struct WorkerMetrics {
   Histogram<kLatencyBoundsUs.size()> latency_us;
   // Access log.
   Cell log_lines_total, log_write_errors_total, log_dropped_lines_total;
+  // Open-file cache: lookups answered from it or not, entries dropped to
+  // make room, and its size.
+  Cell file_cache_hits_total, file_cache_misses_total, file_cache_evictions_total;
+  Cell file_cache_entries, file_cache_content_bytes;
 };
 
 struct ServerInfo {
