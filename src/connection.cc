@@ -646,8 +646,7 @@ void Connection::RespondError(int status, bool close, std::string_view extra_fie
     rs_->linger = true;
   }
   BeginResponse(status);
-  AppendErrorResponse(&rs_->out, Common(status), rs_->head_only, extra_fields);
-  rs_->head_len = rs_->out.find("\r\n\r\n") + 4;
+  rs_->head_len = AppendErrorResponse(&rs_->out, Common(status), rs_->head_only, extra_fields);
   AddMemorySegment(0);
   SendSegments();
 }

@@ -107,8 +107,8 @@ void AppendEtag(std::string* out, uint64_t inode, uint64_t size, int64_t mtime_s
   out->push_back('"');
 }
 
-void AppendErrorResponse(std::string* out, const CommonFields& common, bool head_only,
-                         std::string_view extra_fields) {
+size_t AppendErrorResponse(std::string* out, const CommonFields& common, bool head_only,
+                           std::string_view extra_fields) {
   char code[3] = {static_cast<char>('0' + common.status / 100),
                   static_cast<char>('0' + common.status / 10 % 10),
                   static_cast<char>('0' + common.status % 10)};
@@ -126,12 +126,14 @@ void AppendErrorResponse(std::string* out, const CommonFields& common, bool head
   AppendFieldUint(out, "Content-Length", body_len);
   out->append(extra_fields);
   EndHead(out);
-  if (head_only) return;
+  const size_t head_end = out->size();
+  if (head_only) return head_end;
   out->append(kA);
   out->append(status).append(" ").append(reason);
   out->append(kB);
   out->append(status).append(" ").append(reason);
   out->append(kC);
+  return head_end;
 }
 
 }  // namespace sluice

@@ -211,10 +211,16 @@ TEST(AppendErrorResponseTest, ContentLengthMatchesBody) {
 TEST(AppendErrorResponseTest, HeadOnlyKeepsContentLengthDropsBody) {
   for (int status : {400, 404, 501}) {
     SCOPED_TRACE(status);
-    std::string full;
-    AppendErrorResponse(&full, {.status = status, .date = kDate}, /*head_only=*/false);
+    std::string full = "kept";  // Appended to, not replaced.
+    const size_t full_head_end =
+        AppendErrorResponse(&full, {.status = status, .date = kDate}, /*head_only=*/false);
+    full.erase(0, 4);
     std::string head;
-    AppendErrorResponse(&head, {.status = status, .date = kDate}, /*head_only=*/true);
+    const size_t head_end =
+        AppendErrorResponse(&head, {.status = status, .date = kDate}, /*head_only=*/true);
+    // The returned offset is where the head ends, whatever preceded it.
+    EXPECT_EQ(head_end, head.size());
+    EXPECT_EQ(full_head_end, 4 + head.size());
     const Head f = SplitResponse(full);
     const Head h = SplitResponse(head);
     ASSERT_TRUE(h.complete);

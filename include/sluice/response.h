@@ -40,8 +40,9 @@ void AppendEtag(std::string* out, uint64_t inode, uint64_t size, int64_t mtime_s
 // common fields, a small HTML body and its Content-Length. `extra_fields`
 // is raw "Name: value\r\n" text (may be empty). With head_only the body is
 // left out but Content-Length still describes it (RFC 9110 §9.3.2).
-void AppendErrorResponse(std::string* out, const CommonFields& common, bool head_only,
-                         std::string_view extra_fields = {});
+// Returns where the head ends in *out (the body, if any, follows).
+size_t AppendErrorResponse(std::string* out, const CommonFields& common, bool head_only,
+                           std::string_view extra_fields = {});
 
 }  // namespace sluice
 
