@@ -95,6 +95,10 @@ absl::Status SetupRing(io_uring* ring, const RingOptions& options, RingInfo* inf
     // and pipes, where splice always runs).
     unsigned workers[2] = {options.iowq_bounded, options.iowq_unbounded};
     io_uring_register_iowq_max_workers(ring, workers);
+    // Each io_uring_enter then names the ring by its registered index, not
+    // by a descriptor the kernel must look up and reference (fget/fput) on
+    // every call. Linux 5.18+; without it, plain descriptors still work.
+    io_uring_register_ring_fd(ring);
     return absl::OkStatus();
   }
   if (err == EPERM || err == EACCES || err == ENOSYS) {
