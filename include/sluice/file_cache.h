@@ -59,7 +59,7 @@ struct FileInfo {
   uint64_t epoch = 0;       // FileCache's epoch when loading began.
   uint32_t refs = 0;        // Holders: connections, and the cache itself while cached.
   bool cached = false;      // In the map.
-  bool referenced = false;  // Hit since it last reached the front of the LRU list.
+  bool referenced = false;  // Hit since eviction last passed over it (CLOCK).
   int watch = -1;           // inotify watch of the directory.
   ListNode lru;
 
