@@ -73,12 +73,11 @@ void Connection::SetIdle(bool idle) {
 }
 
 void Connection::CancelInFlight() {
-  const bool waiting_for_input = state_ == State::kReading || state_ == State::kDrainingBody;
   if (io_op_.in_flight) {
     worker_->SubmitCancel(&io_op_);
-  } else if (waiting_for_input && recv_op_.in_flight) {
+  } else if (waiting_for_input() && recv_op_.in_flight) {
     worker_->SubmitCancel(&recv_op_);
-  } else if (waiting_for_input) {
+  } else if (waiting_for_input()) {
     // Parked after ENOBUFS with no RECV armed: there is no completion to
     // wait for, so act now.
     Close();
@@ -217,7 +216,7 @@ void Connection::OnWorkerStopping() {
 void Connection::Abort() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
   aborting_ = true;
-  if (!io_op_.in_flight && (state_ == State::kReading || state_ == State::kDrainingBody)) {
+  if (!io_op_.in_flight && waiting_for_input()) {
     Close();  // Waiting for input (or parked for receive buffers).
     return;
   }
@@ -288,8 +287,7 @@ void Connection::BeginRequestInput() {
 }
 
 void Connection::RetryRecv() {
-  const bool waiting_for_input = state_ == State::kReading || state_ == State::kDrainingBody;
-  if (!waiting_for_input || io_op_.in_flight || recv_op_.in_flight) return;
+  if (!waiting_for_input() || io_op_.in_flight || recv_op_.in_flight) return;
   recv_no_buffers_ = false;
   if (worker_->stopping() && waiting_for_request()) {
     Close();
@@ -371,7 +369,6 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   const bool receiving = state_ != State::kFree && state_ != State::kClosing &&
                          state_ != State::kShuttingDown && state_ != State::kLingering &&
                          !aborting_;
-  const bool waiting_for_input = state_ == State::kReading || state_ == State::kDrainingBody;
   bool got_data = false;
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
@@ -398,7 +395,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
     return;
   }
   // While a response is in progress, input only waits in the buffer.
-  if (!receiving || !waiting_for_input) return;
+  if (!receiving || !waiting_for_input()) return;
   if (timed_out_) {
     if (more) return;  // The cancel has not landed yet.
     FinishTimeout();

@@ -163,19 +163,16 @@ int FileCache::WatchDirectoryOf(std::string_view key) {
 }
 
 FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {
+  FileInfo* info = nullptr;
+  if (enabled() && !events_pending_) {
+    if (auto it = map_.find(key); it != map_.end()) info = it->second;
+  }
+  if (info != nullptr && now_ns - info->loaded_ns > valid_ns_) {
+    Remove(info);  // Stale: load it afresh.
+    info = nullptr;
+  }
   WorkerMetrics& m = worker_->metrics();
-  if (!enabled() || events_pending_) {
-    m.file_cache_misses_total.Add();
-    return nullptr;
-  }
-  auto it = map_.find(key);
-  if (it == map_.end()) {
-    m.file_cache_misses_total.Add();
-    return nullptr;
-  }
-  FileInfo* info = it->second;
-  if (now_ns - info->loaded_ns > valid_ns_) {
-    Remove(info);
+  if (info == nullptr) {
     m.file_cache_misses_total.Add();
     return nullptr;
   }

@@ -1,10 +1,12 @@
 #include "sluice/metrics.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <map>
 #include <string_view>
+#include <utility>
 
 #include "nlohmann/json.hpp"
 
@@ -38,12 +40,6 @@ constexpr OpGroup kOpGroups[] = {
 uint64_t InFlight(const WorkerMetrics& w, const OpGroup& g) {
   uint64_t n = 0;
   for (int i = 0; i < g.count; ++i) n += w.in_flight[static_cast<size_t>(g.kinds[i])].Get();
-  return n;
-}
-
-uint64_t InFlightTotal(const WorkerMetrics& w) {
-  uint64_t n = 0;
-  for (const Cell& c : w.in_flight) n += c.Get();
   return n;
 }
 
@@ -105,11 +101,15 @@ struct Counters {
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
   uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_entries = 0,
            cache_bytes = 0;
+  uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t in_flight = 0;
+  std::array<uint64_t, std::size(kOpGroups)> in_flight_by_group = {};
   std::map<std::string, uint64_t> by_method;
   std::map<int, uint64_t> by_status;
   uint64_t requests = 0;
 
+  // Reads each of the worker's cells once: a live worker keeps counting,
+  // and a second read could disagree with the first.
   void Add(const WorkerMetrics& w) {
     active += w.active.Get();
     idle += w.idle_keepalive.Get();
@@ -129,7 +129,13 @@ struct Counters {
     cache_evictions += w.file_cache_evictions_total.Get();
     cache_entries += w.file_cache_entries.Get();
     cache_bytes += w.file_cache_content_bytes.Get();
-    in_flight += InFlightTotal(w);
+    sq_ready += w.sq_ready.Get();
+    cq_ready += w.cq_ready.Get();
+    for (size_t g = 0; g < std::size(kOpGroups); ++g) {
+      const uint64_t n = InFlight(w, kOpGroups[g]);  // The groups cover every kind.
+      in_flight_by_group[g] += n;
+      in_flight += n;
+    }
     for (size_t m = 0; m < w.requests.size(); ++m) {
       for (size_t code = 100; code < WorkerMetrics::kStatusCodes; ++code) {
         const uint64_t n = w.requests[m][code].Get();
@@ -140,7 +146,46 @@ struct Counters {
       }
     }
   }
+
+  // Adds what another Counters read (a worker's, for the totals).
+  void Merge(const Counters& o) {
+    for (auto [mine, theirs] : {std::pair{&active, o.active},
+                                {&idle, o.idle},
+                                {&accepted, o.accepted},
+                                {&closed, o.closed},
+                                {&rejected, o.rejected},
+                                {&timeouts, o.timeouts},
+                                {&bytes, o.bytes},
+                                {&cq_overflow, o.cq_overflow},
+                                {&submit_calls, o.submit_calls},
+                                {&cqes, o.cqes},
+                                {&log_lines, o.log_lines},
+                                {&log_errors, o.log_errors},
+                                {&log_dropped, o.log_dropped},
+                                {&cache_hits, o.cache_hits},
+                                {&cache_misses, o.cache_misses},
+                                {&cache_evictions, o.cache_evictions},
+                                {&cache_entries, o.cache_entries},
+                                {&cache_bytes, o.cache_bytes},
+                                {&sq_ready, o.sq_ready},
+                                {&cq_ready, o.cq_ready},
+                                {&in_flight, o.in_flight},
+                                {&requests, o.requests}}) {
+      *mine += theirs;
+    }
+    for (size_t g = 0; g < in_flight_by_group.size(); ++g) {
+      in_flight_by_group[g] += o.in_flight_by_group[g];
+    }
+    for (const auto& [m, n] : o.by_method) by_method[m] += n;
+    for (const auto& [code, n] : o.by_status) by_status[code] += n;
+  }
 };
+
+Json InFlightJson(const Counters& c) {
+  Json j = {{"total", c.in_flight}};
+  for (size_t g = 0; g < std::size(kOpGroups); ++g) j[kOpGroups[g].name] = c.in_flight_by_group[g];
+  return j;
+}
 
 void CountersJson(const Counters& c, Json* j) {
   (*j)["connections"] = {{"active", c.active},           {"idle_keepalive", c.idle},
@@ -255,38 +300,31 @@ std::string RenderMetricsJson(const ServerInfo& info,
       {"start_time", Rfc3339(info.start_time_unix)},
       {"start_time_unix_seconds", info.start_time_unix}};
   Json jw = Json::array();
+  // Every worker's cells are read once, and the totals summed from those
+  // reads, so they add up exactly even while the workers keep counting.
   Counters totals;
   HistogramSnapshot latency;
   HistogramSnapshot batch;
-  uint64_t sq_ready = 0, cq_ready = 0;
-  std::map<std::string, uint64_t> in_flight_totals;
   for (size_t i = 0; i < workers.size(); ++i) {
     const WorkerMetrics& w = *workers[i];
     Counters c;
     c.Add(w);
-    totals.Add(w);
-    Json in_flight = {{"total", InFlightTotal(w)}};
-    for (const OpGroup& g : kOpGroups) {
-      in_flight[g.name] = InFlight(w, g);
-      in_flight_totals[g.name] += InFlight(w, g);
-    }
+    totals.Merge(c);
     const HistogramSnapshot wl = w.latency_us.Snapshot();
     const HistogramSnapshot wb = w.batch.Snapshot();
     latency.Merge(wl);
     batch.Merge(wb);
-    sq_ready += w.sq_ready.Get();
-    cq_ready += w.cq_ready.Get();
     Json one;
     one["worker"] = i;
     one["cpu"] = w.cpu;
     one["ring"] = {{"sq_entries", w.sq_entries.Get()},
                    {"cq_entries", w.cq_entries.Get()},
-                   {"sq_ready", w.sq_ready.Get()},
-                   {"cq_ready", w.cq_ready.Get()},
-                   {"in_flight", in_flight},
-                   {"cq_overflow_total", w.cq_overflow_total.Get()},
-                   {"submit_calls_total", w.submit_calls_total.Get()},
-                   {"cqes_total", w.cqes_total.Get()},
+                   {"sq_ready", c.sq_ready},
+                   {"cq_ready", c.cq_ready},
+                   {"in_flight", InFlightJson(c)},
+                   {"cq_overflow_total", c.cq_overflow},
+                   {"submit_calls_total", c.submit_calls},
+                   {"cqes_total", c.cqes},
                    {"batch_size", BatchJson(wb)}};
     CountersJson(c, &one);
     one["latency"] = LatencyJson(wl);
@@ -294,11 +332,9 @@ std::string RenderMetricsJson(const ServerInfo& info,
   }
   root["workers"] = jw;
   Json t;
-  Json in_flight = {{"total", totals.in_flight}};
-  for (const auto& [name, n] : in_flight_totals) in_flight[name] = n;
-  t["ring"] = {{"sq_ready", sq_ready},
-               {"cq_ready", cq_ready},
-               {"in_flight", in_flight},
+  t["ring"] = {{"sq_ready", totals.sq_ready},
+               {"cq_ready", totals.cq_ready},
+               {"in_flight", InFlightJson(totals)},
                {"cq_overflow_total", totals.cq_overflow},
                {"submit_calls_total", totals.submit_calls},
                {"cqes_total", totals.cqes},

@@ -27,8 +27,8 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
       root_fd_(root_fd),
       listen_fd_(listen_fd),
       pipes_(config.pipe_bytes, config.idle_pipes_max),
-      now_s_(MonotonicSeconds()),
-      wheel_(now_s_) {
+      now_ns_(MonotonicNanos()),
+      wheel_(now_s()) {
   const int threads = std::max(config.threads, 1);
   max_active_ = static_cast<size_t>(std::max(1, (config.max_connections + threads - 1) / threads));
   for (Operation* op :
@@ -156,12 +156,11 @@ void Worker::Run(std::latch* armed) {
   io_uring_submit(&ring_);
   if (armed != nullptr) armed->count_down();
   now_ns_ = MonotonicNanos();
-  now_s_ = now_ns_ / 1000000000;
   for (;;) {
     // now_ns_ was read when the last batch was reaped: a second-granular
     // wheel needs nothing fresher, and the clock is read once per batch.
     date_.Refresh(time(nullptr));
-    wheel_.Advance(now_s_,
+    wheel_.Advance(now_s(),
                    [](TimerNode* node) { static_cast<Connection*>(node->owner)->OnTimeout(); });
     if (stopping_ && active_ == 0) {
       // Last lines of the access log go out before the worker ends.
@@ -175,7 +174,6 @@ void Worker::Run(std::latch* armed) {
     // Deadlines and latencies of this batch count from when it was reaped,
     // not from before the wait. One clock read per batch, not per request.
     now_ns_ = MonotonicNanos();
-    now_s_ = now_ns_ / 1000000000;
     if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY && ret != -ETIME) {
       LogError(absl::StrCat("worker ", index_, ": io_uring_submit_and_wait: ", strerror(-ret)));
       break;

@@ -14,8 +14,6 @@ inline int64_t MonotonicNanos() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-inline int64_t MonotonicSeconds() { return MonotonicNanos() / 1000000000; }
-
 }  // namespace sluice
 
 #endif  // SLUICE_CLOCK_H_

@@ -157,6 +157,10 @@ class Connection {
   }
   // Reading with no partial request buffered (an idle keep-alive connection).
   bool waiting_for_request() const;
+  // Reading a request head or a body to discard: input is what moves it on.
+  bool waiting_for_input() const {
+    return state_ == State::kReading || state_ == State::kDrainingBody;
+  }
   // Recv buffers are back after an ENOBUFS: arm the RECV again.
   void RetryRecv();
 

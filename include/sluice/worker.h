@@ -98,7 +98,7 @@ class Worker {
   void Recycle(Connection* conn);
   TimerWheel& wheel() { return wheel_; }
   IntrusiveList& idle_connections() { return idle_; }
-  int64_t now_s() const { return now_s_; }
+  int64_t now_s() const { return now_ns_ / 1000000000; }
   // Monotonic time when the current batch of completions was reaped.
   int64_t now_ns() const { return now_ns_; }
   // xorshift64*: multipart boundaries need to be unpredictable to clients
@@ -188,8 +188,7 @@ class Worker {
   // single-shot, so the limit is never overshot.
   static constexpr size_t kAcceptHeadroom = 64;
   bool accept_paused_ = false;  // At max_active_ with no idle connection to close.
-  int64_t now_s_ = 0;           // Monotonic seconds, refreshed every loop.
-  int64_t now_ns_ = 0;
+  int64_t now_ns_ = 0;          // Monotonic, read once per reaped batch.
   TimerWheel wheel_;
   IntrusiveList idle_;  // Idle keep-alive connections, oldest first.
   uint64_t random_ = 0x9E3779B97F4A7C15ull;
