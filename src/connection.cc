@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/check.h"
 #include "sluice/clock.h"
 #include "sluice/http_date.h"
 #include "sluice/log.h"
@@ -46,6 +47,10 @@ bool Connection::waiting_for_request() const {
 }
 
 io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
+  // One SQE per record at a time: a second one would make two completions
+  // name the same operation, and the first one's result would be lost.
+  SLUICE_CHECK(!op->in_flight, "an operation record is reused only after its last completion");
+  SLUICE_CHECK(fd_ >= 0, "a connection submits operations only while it has a socket");
   io_uring_sqe* sqe = worker_->GetSqe();
   worker_->OnSubmit(kind);
   op->kind = kind;
@@ -84,19 +89,44 @@ void Connection::CancelInFlight() {
   }
 }
 
+bool Connection::closing() const {
+  return state_ == State::kFree || state_ == State::kClosing || state_ == State::kShuttingDown ||
+         state_ == State::kLingering;
+}
+
 void Connection::OnTimeout() {
-  if (state_ == State::kFree || state_ == State::kClosing || state_ == State::kShuttingDown ||
-      state_ == State::kLingering) {
-    return;
-  }
+  // Closing states carry deadlines of their own (the linger's linked timeout).
+  if (closing() || interrupt_ != Interrupt::kNone) return;
   worker_->metrics().timeouts_total.Add();
-  timed_out_ = true;
+  interrupt_ = Interrupt::kTimedOut;
+  if (io_op_.in_flight && !waiting_for_input()) {
+    // A response was in progress. Its operation may sit in an io-wq thread
+    // on slow storage (SPLICE, OPENAT2, STATX, READ) where a cancel is not
+    // honoured until the I/O ends: the client sees the end now, and the
+    // slot is recycled only after the operation's completion arrives.
+    shutdown(fd_, SHUT_RDWR);
+  }
   CancelInFlight();
 }
 
+bool Connection::EndIfInterrupted() {
+  switch (interrupt_) {
+    case Interrupt::kNone:
+      return false;
+    case Interrupt::kAborted:
+      if (state_ != State::kClosing) Close();
+      return true;
+    case Interrupt::kTimedOut:
+      FinishTimeout();
+      return true;
+  }
+  return false;
+}
+
 void Connection::FinishTimeout() {
-  // The operation cancelled by OnTimeout() (or CloseIdle()) has completed.
-  timed_out_ = false;
+  // The operation cancelled by OnTimeout() (or CloseIdle()) has completed
+  // and its result has been taken.
+  interrupt_ = Interrupt::kNone;
   if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
     // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
     rs_->head_only = false;
@@ -109,19 +139,21 @@ void Connection::FinishTimeout() {
 
 void Connection::CloseIdle() {
   SetIdle(false);
-  timed_out_ = true;
+  interrupt_ = Interrupt::kTimedOut;
   CancelInFlight();
 }
 
 void Connection::Start(int fd, bool metrics_only) {
+  SLUICE_CHECK(state_ == State::kFree && fd_ < 0 && rs_ == nullptr && idle_in_kernel() &&
+                   !timer_node_.linked() && !idle_node_.linked(),
+               "a recycled connection owns nothing and has nothing in flight");
   fd_ = fd;
   metrics_only_ = metrics_only;
   peer_known_ = false;
   peer_closed_ = false;
   recv_no_buffers_ = false;
   ++generation_;
-  aborting_ = false;
-  timed_out_ = false;
+  interrupt_ = Interrupt::kNone;
   SetDeadline(worker_->config().header_timeout);
   SubmitRecv();
 }
@@ -140,71 +172,57 @@ void Connection::ReturnRequestState() {
 }
 
 void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept {
+  // Every completion reaches its operation's handler, whatever the state:
+  // the handler first takes what the kernel did (a descriptor, a buffer,
+  // bytes in a pipe or the socket), then decides what happens next.
   if (op == &recv_op_) {
     OnMultishotRecv(res, cqe_flags);
-    return;
-  }
-  if (op == &timer_op_ || op->kind == OpKind::kLingerTimeout) {
-    if (state_ == State::kLingering) OnLingerStep();
-    return;
-  }
-  if (aborting_ && state_ != State::kClosing) {
-    // Drain deadline passed: whatever this was, the connection ends now.
-    if (state_ == State::kLingering) {
-      linger_res_ = -ECANCELED;
-      OnLingerStep();
-      return;
+  } else if (op == &timer_op_) {
+    OnLingerTimeout();
+  } else {
+    switch (op->kind) {
+      case OpKind::kRecv:
+        if (state_ == State::kDrainingBody) {
+          OnDrainBody(res);
+        } else if (state_ == State::kLingering) {
+          OnLingerRecv(res);
+        } else {
+          OnRecv(res, cqe_flags);
+        }
+        break;
+      case OpKind::kOpen:
+        OnOpen(res);
+        break;
+      case OpKind::kStatx:
+        OnStatx(res);
+        break;
+      case OpKind::kRead:
+        OnReadFile(res);
+        break;
+      case OpKind::kSend:
+        OnSend(res);
+        break;
+      case OpKind::kSpliceIn:
+        OnSpliceIn(res);
+        break;
+      case OpKind::kSpliceOut:
+        OnSpliceOut(res);
+        break;
+      case OpKind::kPollOut:
+        OnPollOut(res);
+        break;
+      case OpKind::kShutdown:
+        OnShutdown(res);
+        break;
+      case OpKind::kClose:
+        OnClose(res);
+        break;
+      default:
+        SLUICE_CHECK(false, "a connection completes only connection operations");
     }
-    Close();
-    return;
   }
-  if (timed_out_ && state_ != State::kClosing && state_ != State::kShuttingDown &&
-      state_ != State::kLingering) {
-    FinishTimeout();
-    return;
-  }
-  switch (op->kind) {
-    case OpKind::kRecv:
-      if (state_ == State::kDrainingBody) {
-        OnDrainBody(res);
-      } else if (state_ == State::kLingering) {
-        linger_res_ = res;
-        OnLingerStep();
-      } else {
-        OnRecv(res, cqe_flags);
-      }
-      break;
-    case OpKind::kOpen:
-      OnOpen(res);
-      break;
-    case OpKind::kStatx:
-      OnStatx(res);
-      break;
-    case OpKind::kRead:
-      OnReadFile(res);
-      break;
-    case OpKind::kSend:
-      OnSend(res);
-      break;
-    case OpKind::kSpliceIn:
-      OnSpliceIn(res);
-      break;
-    case OpKind::kSpliceOut:
-      OnSpliceOut(res);
-      break;
-    case OpKind::kPollOut:
-      OnPollOut(res);
-      break;
-    case OpKind::kShutdown:
-      OnShutdown(res);
-      break;
-    case OpKind::kClose:
-      OnClose(res);
-      break;
-    default:
-      LogError(absl::StrCat("connection: unexpected operation ", OpKindName(op->kind)));
-      Close();
-  }
+  // The slot goes back to the pool with its last completion, never before.
+  if (state_ == State::kFree && idle_in_kernel()) worker_->Recycle(this);
 }
 
 void Connection::OnWorkerStopping() {
@@ -215,7 +233,7 @@ void Connection::OnWorkerStopping() {
 
 void Connection::Abort() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
-  aborting_ = true;
+  interrupt_ = Interrupt::kAborted;
   if (!io_op_.in_flight && waiting_for_input()) {
     Close();  // Waiting for input (or parked for receive buffers).
     return;
@@ -252,6 +270,20 @@ void Connection::SubmitRecv() {
 }
 
 void Connection::OnRecv(int res, uint32_t cqe_flags) {
+  // Take the input first: a ring buffer goes back whatever happens next.
+  if (cqe_flags & IORING_CQE_F_BUFFER) {
+    const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
+    if (res > 0 && interrupt_ == Interrupt::kNone) {
+      if (rs_ == nullptr || rs_->req_start == rs_->in_len) BeginRequestInput();
+      TakeInput(worker_->recv_buffer(bid), static_cast<size_t>(res));
+    }
+    worker_->RecycleRecvBuffer(bid);
+  } else if (res > 0) {
+    // Received straight into rs_->in (no buffer ring).
+    if (rs_->req_start == rs_->in_len) BeginRequestInput();
+    rs_->in_len += static_cast<size_t>(res);
+  }
+  if (EndIfInterrupted()) return;
   if (res == -ENOBUFS) {
     // The buffer ring ran dry: wait for buffers to come back, then re-arm.
     // Healthy connections are not torn down for it.
@@ -263,14 +295,6 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     Close();
     return;
   }
-  const bool from_ring = (cqe_flags & IORING_CQE_F_BUFFER) != 0;
-  if (from_ring || rs_->req_start == rs_->in_len) BeginRequestInput();
-  if (from_ring) {
-    const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
-    std::memcpy(rs_->in.get() + rs_->in_len, worker_->recv_buffer(bid), static_cast<size_t>(res));
-    worker_->RecycleRecvBuffer(bid);
-  }
-  rs_->in_len += static_cast<size_t>(res);
   Parse();
 }
 
@@ -368,7 +392,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   const bool more = (cqe_flags & IORING_CQE_F_MORE) != 0;
   const bool receiving = state_ != State::kFree && state_ != State::kClosing &&
                          state_ != State::kShuttingDown && state_ != State::kLingering &&
-                         !aborting_;
+                         interrupt_ != Interrupt::kAborted;
   bool got_data = false;
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
@@ -390,24 +414,20 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
       worker_->DisableMultishotRecv();  // Linux < 6.0.
     }
   }
-  if (state_ == State::kFree) {
-    if (idle_in_kernel()) worker_->Recycle(this);
-    return;
-  }
   // While a response is in progress, input only waits in the buffer.
   if (!receiving || !waiting_for_input()) return;
-  if (timed_out_) {
+  if (interrupt_ == Interrupt::kTimedOut) {
     if (more) return;  // The cancel has not landed yet.
     FinishTimeout();
     return;
   }
   if (state_ == State::kDrainingBody) {
+    // Progress does not move the deadline: the whole body must arrive
+    // within the head's deadline, however it trickles.
     if (rs_->body_to_skip == 0) {
       Dispatch();
     } else if (!more) {
       ResumeMultishotRecv();
-    } else if (got_data) {
-      SetDeadline(worker_->config().header_timeout);
     }
     return;
   }
@@ -535,12 +555,13 @@ void Connection::SubmitDrainBody() {
 }
 
 void Connection::OnDrainBody(int res) {
+  if (EndIfInterrupted()) return;
   if (res <= 0) {
     Close();
     return;
   }
   rs_->body_to_skip -= static_cast<uint64_t>(res);
-  SetDeadline(worker_->config().header_timeout);
+  // No new deadline for progress: the head's deadline bounds the body too.
   if (rs_->body_to_skip > 0) {
     SubmitDrainBody();
     return;
@@ -728,14 +749,18 @@ void Connection::SubmitSend() {
 }
 
 void Connection::OnSend(int res) {
+  if (res > 0) {
+    // These bytes are in the socket now.
+    worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
+    rs_->response_bytes += static_cast<uint64_t>(res);
+    rs_->out_sent += static_cast<size_t>(res);
+  }
+  if (EndIfInterrupted()) return;
   if (res <= 0) {
     Close();
     return;
   }
-  worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
-  rs_->response_bytes += static_cast<uint64_t>(res);
   SetDeadline(worker_->config().send_timeout);  // Progress.
-  rs_->out_sent += static_cast<size_t>(res);
   if (rs_->out_sent < rs_->segments[rs_->segment_index].length) {
     SubmitSend();  // Short send: continue where it stopped.
     return;
@@ -744,6 +769,7 @@ void Connection::OnSend(int res) {
 }
 
 void Connection::SubmitSpliceIn() {
+  SLUICE_DCHECK(rs_->pipe_bytes == 0, "file bytes go into the pipe only once it is empty");
   state_ = State::kSplicingIn;
   const auto len =
       static_cast<unsigned>(std::min<uint64_t>(rs_->body_remaining, rs_->pipe.capacity));
@@ -753,16 +779,35 @@ void Connection::SubmitSpliceIn() {
 }
 
 void Connection::OnSpliceIn(int res) {
+  if (res > 0) {
+    // These bytes sit in the pipe now: a pipe that holds any goes back to
+    // the pool never, or only after they have been spliced out.
+    rs_->pipe_bytes += static_cast<uint32_t>(res);
+    rs_->file_offset += static_cast<uint64_t>(res);
+    rs_->body_remaining -= static_cast<uint64_t>(res);
+  }
+  if (EndIfInterrupted()) return;
   if (res <= 0) {
     // 0: the file shrank below the announced length. Error: nothing more
     // can be sent. Either way the client must see a short body.
     Close();
     return;
   }
-  rs_->pipe_bytes = static_cast<uint32_t>(res);
-  rs_->file_offset += static_cast<uint64_t>(res);
-  rs_->body_remaining -= static_cast<uint64_t>(res);
+  if (FileChanged()) return;
   SubmitSpliceOut();
+}
+
+bool Connection::FileChanged() {
+  if (!rs_->file->changed) return false;
+  // The file was written, truncated or replaced while we sent it: what the
+  // pipe holds may be pages of the new content (or zeros). A reset tells
+  // the client the response is broken; a plain close could pass for a
+  // short file.
+  const linger reset = {1, 0};
+  setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+  worker_->metrics().cut_total.Add();
+  Close();
+  return true;
 }
 
 void Connection::SubmitSpliceOut() {
@@ -774,6 +819,14 @@ void Connection::SubmitSpliceOut() {
 }
 
 void Connection::OnSpliceOut(int res) {
+  if (res > 0) {
+    SLUICE_CHECK(static_cast<uint32_t>(res) <= rs_->pipe_bytes,
+                 "a splice out of the pipe moves no more than was spliced in");
+    rs_->pipe_bytes -= static_cast<uint32_t>(res);
+    worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
+    rs_->response_bytes += static_cast<uint64_t>(res);
+  }
+  if (EndIfInterrupted()) return;
   if (res == -EAGAIN) {
     SubmitPollOut();  // The socket is full: wait until it drains.
     return;
@@ -782,10 +835,8 @@ void Connection::OnSpliceOut(int res) {
     Close();
     return;
   }
-  worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
-  rs_->response_bytes += static_cast<uint64_t>(res);
+  if (FileChanged()) return;
   SetDeadline(worker_->config().send_timeout);  // Progress.
-  rs_->pipe_bytes -= static_cast<uint32_t>(res);
   if (rs_->pipe_bytes > 0) {
     SubmitSpliceOut();
   } else if (rs_->body_remaining > 0) {
@@ -802,6 +853,7 @@ void Connection::SubmitPollOut() {
 }
 
 void Connection::OnPollOut(int res) {
+  if (EndIfInterrupted()) return;
   if (res < 0 || (res & (POLLERR | POLLHUP))) {
     Close();
     return;
@@ -860,6 +912,8 @@ void Connection::ReleaseFile() {
   cache.Release(rs_->loading);
   rs_->file = rs_->loading = nullptr;
   if (rs_->has_pipe) {
+    // Bytes still in the pipe belong to this response only: such a pipe is
+    // closed, never lent to the next one.
     worker_->pipes().Release(rs_->pipe, rs_->pipe_bytes == 0);
     rs_->has_pipe = false;
     rs_->pipe_bytes = 0;
@@ -875,11 +929,16 @@ void Connection::LingerThenClose() {
   ClearDeadline();      // The lingering RECV has a linked timeout of its own.
   SetIdle(false);
   linger_bytes_ = 0;
+  // A total bound that input cannot push back: a client trickling a byte
+  // now and then must not hold the connection past it.
+  linger_deadline_ns_ =
+      worker_->now_ns() + absl::ToInt64Nanoseconds(worker_->config().linger_timeout);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kShutdown);
   io_uring_prep_shutdown(sqe, fd_, SHUT_WR);
 }
 
 void Connection::OnShutdown(int res) {
+  if (EndIfInterrupted()) return;
   if (res < 0) {
     Close();
     return;
@@ -889,7 +948,11 @@ void Connection::OnShutdown(int res) {
 
 void Connection::SubmitLinger() {
   state_ = State::kLingering;
-  const int64_t linger_ns = absl::ToInt64Nanoseconds(worker_->config().linger_timeout);
+  const int64_t linger_ns = linger_deadline_ns_ - worker_->now_ns();
+  if (linger_ns <= 0) {
+    Close();
+    return;
+  }
   linger_ts_.tv_sec = linger_ns / 1000000000;
   linger_ts_.tv_nsec = linger_ns % 1000000000;
   // The RECV and its linked timeout must enter the kernel together: split
@@ -902,11 +965,21 @@ void Connection::SubmitLinger() {
   io_uring_prep_link_timeout(tsqe, &linger_ts_, 0);
 }
 
+void Connection::OnLingerRecv(int res) {
+  linger_res_ = res;  // Discarded input: nothing to take but the count.
+  OnLingerStep();
+}
+
+void Connection::OnLingerTimeout() {
+  SLUICE_DCHECK(state_ == State::kLingering, "a linger timeout completes while lingering");
+  OnLingerStep();
+}
+
 void Connection::OnLingerStep() {
   // Both the RECV and its linked timeout post a completion; act once both
   // are in, so the slots are free to reuse.
   if (io_op_.in_flight || timer_op_.in_flight) return;
-  if (linger_res_ > 0 && !aborting_) {
+  if (linger_res_ > 0 && interrupt_ != Interrupt::kAborted) {
     linger_bytes_ += static_cast<uint64_t>(linger_res_);
     if (linger_bytes_ < kLingerBytesMax) {
       SubmitLinger();
@@ -927,10 +1000,10 @@ void Connection::Close() {
 }
 
 void Connection::OnClose(int /*res*/) {
-  // The descriptor is gone whatever close() returned.
+  // The descriptor is gone whatever close() returned; OnCompletion recycles
+  // the slot once the last of its operations has completed too.
   fd_ = -1;
   state_ = State::kFree;
-  if (idle_in_kernel()) worker_->Recycle(this);
 }
 
 }  // namespace sluice

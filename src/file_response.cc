@@ -94,12 +94,18 @@ void Connection::SubmitOpen() {
 }
 
 void Connection::OnOpen(int res) {
-  if (res < 0) {
+  // The descriptor is the entry's before anything else: dropping the entry
+  // (an interrupted connection releases it) then closes it.
+  if (res >= 0) {
+    rs_->loading->fd = res;
+  } else {
     rs_->loading->error = -res;
+  }
+  if (EndIfInterrupted()) return;
+  if (res < 0) {
     FinishLoad();
     return;
   }
-  rs_->loading->fd = res;
   SubmitStatx();
 }
 
@@ -121,6 +127,9 @@ void Connection::OnStatx(int res) {
     info->mtime_sec = rs_->stx.stx_mtime.tv_sec;
     info->mtime_nsec = rs_->stx.stx_mtime.tv_nsec;
     info->Derive();
+  }
+  if (EndIfInterrupted()) return;
+  if (res >= 0) {
     if (info->is_regular() && info->size > 0 &&
         info->size <= worker_->config().small_file_bytes_max) {
       SubmitReadFile();
@@ -149,12 +158,19 @@ void Connection::OnReadFile(int res) {
     info->has_content = true;
     worker_->CloseLater(info->fd);
     info->fd = -1;
+  } else if (res < 0 && res != -EAGAIN && res != -EINTR) {
+    // The storage failed before anything was sent: an honest 500 (EIO),
+    // not a head promising a body we could not read.
+    info->error = -res;
+    info->content.clear();
+    info->content.shrink_to_fit();
   } else {
     // Short (the file changed under us), EAGAIN, or an error: send from the
     // descriptor instead, which ends short if the file really shrank.
     info->content.clear();
     info->content.shrink_to_fit();
   }
+  if (EndIfInterrupted()) return;
   FinishLoad();
 }
 

@@ -3,10 +3,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <ctime>
 #include <string>
 
 #include "absl/strings/str_format.h"
+#include "sluice/check.h"
 
 namespace sluice {
 namespace {
@@ -28,5 +30,10 @@ void Write(std::string_view level, std::string_view message) {
 void LogInfo(std::string_view message) { Write("INFO", message); }
 void LogWarning(std::string_view message) { Write("WARN", message); }
 void LogError(std::string_view message) { Write("ERROR", message); }
+
+void CheckFailed(const char* what, const char* cond, const char* file, int line) {
+  Write("FATAL", absl::StrFormat("invariant broken: %s (%s) at %s:%d", what, cond, file, line));
+  abort();
+}
 
 }  // namespace sluice

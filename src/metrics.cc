@@ -96,7 +96,7 @@ Json BatchJson(const HistogramSnapshot& h) {
 }
 
 struct Counters {
-  uint64_t active = 0, idle = 0, accepted = 0, closed = 0, rejected = 0, timeouts = 0;
+  uint64_t active = 0, idle = 0, accepted = 0, closed = 0, rejected = 0, timeouts = 0, cut = 0;
   uint64_t bytes = 0, cq_overflow = 0, submit_calls = 0, cqes = 0;
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
   uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_entries = 0,
@@ -117,6 +117,7 @@ struct Counters {
     closed += w.closed_total.Get();
     rejected += w.rejected_total.Get();
     timeouts += w.timeouts_total.Get();
+    cut += w.cut_total.Get();
     bytes += w.bytes_sent_total.Get();
     cq_overflow += w.cq_overflow_total.Get();
     submit_calls += w.submit_calls_total.Get();
@@ -155,6 +156,7 @@ struct Counters {
                                 {&closed, o.closed},
                                 {&rejected, o.rejected},
                                 {&timeouts, o.timeouts},
+                                {&cut, o.cut},
                                 {&bytes, o.bytes},
                                 {&cq_overflow, o.cq_overflow},
                                 {&submit_calls, o.submit_calls},
@@ -188,9 +190,10 @@ Json InFlightJson(const Counters& c) {
 }
 
 void CountersJson(const Counters& c, Json* j) {
-  (*j)["connections"] = {{"active", c.active},           {"idle_keepalive", c.idle},
-                         {"accepted_total", c.accepted}, {"closed_total", c.closed},
-                         {"rejected_total", c.rejected}, {"timeouts_total", c.timeouts}};
+  (*j)["connections"] = {
+      {"active", c.active},       {"idle_keepalive", c.idle},     {"accepted_total", c.accepted},
+      {"closed_total", c.closed}, {"rejected_total", c.rejected}, {"timeouts_total", c.timeouts},
+      {"cut_total", c.cut}};
   Json by_status = Json::object();
   for (const auto& [code, n] : c.by_status) by_status[std::to_string(code)] = n;
   Json by_method = Json::object();
@@ -452,6 +455,9 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_connection_timeouts_total", "counter",
        "Connections that hit the header, keep-alive or send timeout.",
        [](const WorkerMetrics& w) { return w.timeouts_total.Get(); }},
+      {"sluice_connections_cut_total", "counter",
+       "Responses reset mid-body because their file changed on disk.",
+       [](const WorkerMetrics& w) { return w.cut_total.Get(); }},
       {"sluice_file_cache_entries", "gauge", "Entries in the open-file cache.",
        [](const WorkerMetrics& w) { return w.file_cache_entries.Get(); }},
       {"sluice_file_cache_content_bytes", "gauge", "Bytes of small files held by the cache.",

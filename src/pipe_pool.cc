@@ -1,9 +1,20 @@
 #include "sluice/pipe_pool.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "sluice/check.h"
+
 namespace sluice {
+namespace {
+
+int PipeHolds(const Pipe& pipe) {
+  int n = 0;
+  return ioctl(pipe.read_fd, FIONREAD, &n) == 0 ? n : -1;
+}
+
+}  // namespace
 
 PipePool::~PipePool() {
   for (const Pipe& p : idle_) {
@@ -35,8 +46,12 @@ bool PipePool::Acquire(Pipe* out) {
 }
 
 void PipePool::Release(const Pipe& pipe, bool empty) {
+  SLUICE_CHECK(lent_ > 0, "only a lent pipe comes back");
   --lent_;
   if (empty && idle_.size() < idle_max_) {
+    // The caller's count of bytes in the pipe must agree with the kernel's:
+    // a pooled pipe with bytes in it would send them to the next client.
+    SLUICE_DCHECK(PipeHolds(pipe) == 0, "a pooled pipe is empty");
     idle_.push_back(pipe);
     return;
   }

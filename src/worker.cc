@@ -14,6 +14,7 @@
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/check.h"
 #include "sluice/clock.h"
 #include "sluice/log.h"
 
@@ -210,20 +211,18 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
   if (!more) metrics_.in_flight[static_cast<size_t>(op->kind)].Sub();
   if (op->owner != this) {
     auto* conn = static_cast<Connection*>(op->owner);
-    if (op->generation != conn->generation()) {
-      // Never expected (a slot is reused only when nothing is in flight),
-      // but a buffer it carries must still go back to the ring.
-      if (cqe->flags & IORING_CQE_F_BUFFER) {
-        RecycleRecvBuffer(static_cast<uint16_t>(cqe->flags >> IORING_CQE_BUFFER_SHIFT));
-      }
-      LogError(absl::StrCat("worker ", index_, ": completion for a reused connection slot (",
-                            OpKindName(op->kind), "), ignored"));
-      return;
-    }
+    // A slot is recycled only after the last completion of each of its
+    // operations, so a completion always finds the connection that
+    // submitted it; a mismatch would hand one client's result to another.
+    SLUICE_CHECK(op->in_flight && op->generation == conn->generation(),
+                 "a completion belongs to the connection that submitted it");
     if (!more) op->in_flight = false;
+    if (cqe->flags & IORING_CQE_F_BUFFER) ++recv_buffers_out_;
     conn->OnCompletion(op, cqe->res, cqe->flags);
+    SLUICE_CHECK(recv_buffers_out_ == 0, "a completion's receive buffer goes back to the ring");
     return;
   }
+  SLUICE_CHECK(op->in_flight, "a worker operation completes only while in flight");
   if (!more) op->in_flight = false;
   switch (op->kind) {
     case OpKind::kAccept:
@@ -274,9 +273,13 @@ void Worker::SubmitMetricsAccept() {
 
 void Worker::OnAccept(Operation* op, int res, uint32_t flags) {
   if (op == &metrics_accept_op_) {
-    // The metrics listener: few clients, no limit games, no back-off dance.
+    // The metrics listener: few clients and no back-off dance, but its
+    // sockets count against --max_connections like any other.
     if (res >= 0) {
       if (stopping_) {
+        CloseLater(res);
+      } else if (!MakeRoom()) {
+        metrics_.rejected_total.Add();
         CloseLater(res);
       } else {
         metrics_.accepted_total.Add();
@@ -289,17 +292,13 @@ void Worker::OnAccept(Operation* op, int res, uint32_t flags) {
   if (res >= 0) {
     if (stopping_) {
       CloseLater(res);
-    } else if (active_ >= max_active_ && idle_.empty()) {
+    } else if (!MakeRoom()) {
       // Over the limit with nobody idle to make room for: refuse this one
       // and stop accepting until a connection closes.
       metrics_.rejected_total.Add();
       CloseLater(res);
       PauseAccept();
     } else {
-      if (active_ >= max_active_) {
-        // Make room by closing the connection idle the longest.
-        static_cast<Connection*>(idle_.front()->owner)->CloseIdle();
-      }
       metrics_.accepted_total.Add();
       Allocate()->Start(res, /*metrics_only=*/false);
       if (active_ >= max_active_ && idle_.empty()) {
@@ -323,6 +322,15 @@ void Worker::OnAccept(Operation* op, int res, uint32_t flags) {
       !accept_paused_) {
     SubmitAccept();
   }
+}
+
+bool Worker::MakeRoom() {
+  if (active_ < max_active_) return true;
+  if (idle_.empty()) return false;
+  // Close the connection idle the longest. Its slot stays taken until its
+  // cancel completes, so for a moment this worker is one over its share.
+  static_cast<Connection*>(idle_.front()->owner)->CloseIdle();
+  return true;
 }
 
 void Worker::PauseAccept() {
@@ -424,6 +432,9 @@ void Worker::SetUpBufferRing() {
 }
 
 void Worker::RecycleRecvBuffer(uint16_t bid) {
+  SLUICE_CHECK(recv_buffers_out_ > 0 && bid < recv_buffer_count_,
+               "only a buffer the kernel handed us goes back to the ring");
+  --recv_buffers_out_;
   io_uring_buf_ring_add(buf_ring_, recv_buffer(bid), recv_buffer_bytes_, bid,
                         io_uring_buf_ring_mask(recv_buffer_count_), 0);
   io_uring_buf_ring_advance(buf_ring_, 1);
@@ -489,6 +500,8 @@ Connection* Worker::Allocate() {
 }
 
 void Worker::Recycle(Connection* conn) {
+  SLUICE_CHECK(conn->state() == Connection::State::kFree && conn->idle_in_kernel(),
+               "a connection returns to the pool closed and with nothing in flight");
   metrics_.closed_total.Add();
   --active_;
   free_.push_back(conn);

@@ -170,6 +170,12 @@ class Connection {
   void ClearDeadline();
   void SetIdle(bool idle);
   void CancelInFlight();
+  // Shutting down, lingering, closing or free.
+  bool closing() const;
+  // Called by every completion handler once it has taken what the CQE
+  // carries: if a deadline or the drain interrupted the connection, ends it
+  // (408 or close) and returns true.
+  bool EndIfInterrupted();
   // After a timeout's cancel completed: 408 for a partial head, else close.
   void FinishTimeout();
 
@@ -241,6 +247,8 @@ class Connection {
   void OnSpliceIn(int res);
   void SubmitSpliceOut();
   void OnSpliceOut(int res);
+  // The file being spliced changed on disk: reset the connection (true).
+  bool FileChanged();
   void SubmitPollOut();
   void OnPollOut(int res);
   void ResponseDone();
@@ -250,6 +258,8 @@ class Connection {
   void LingerThenClose();
   void OnShutdown(int res);
   void SubmitLinger();
+  void OnLingerRecv(int res);
+  void OnLingerTimeout();
   void OnLingerStep();
   void Close();
   void OnClose(int res);
@@ -266,13 +276,20 @@ class Connection {
   Operation recv_op_;
   bool peer_closed_ = false;      // The multishot RECV saw EOF or an error.
   bool recv_no_buffers_ = false;  // It ended with ENOBUFS: park before re-arming.
-  bool aborting_ = false;         // Abort() was called: close at the next completion.
-  bool timed_out_ = false;        // OnTimeout() cancelled io_op_: act at its completion.
-  TimerNode timer_node_;          // In the worker's wheel while a deadline is set.
-  ListNode idle_node_;            // In the worker's idle list while idle between requests.
+  // Why the connection must end, set by a deadline or the drain and acted
+  // on by the next completion's handler after it has taken its result.
+  enum class Interrupt : uint8_t {
+    kNone,
+    kTimedOut,  // OnTimeout()/CloseIdle() cancelled what was in flight: 408 or close.
+    kAborted,   // Abort(): the drain deadline passed, close.
+  };
+  Interrupt interrupt_ = Interrupt::kNone;
+  TimerNode timer_node_;  // In the worker's wheel while a deadline is set.
+  ListNode idle_node_;    // In the worker's idle list while idle between requests.
 
-  int linger_res_ = 0;         // Result of the last lingering RECV.
-  uint64_t linger_bytes_ = 0;  // Bytes discarded while lingering.
+  int linger_res_ = 0;              // Result of the last lingering RECV.
+  uint64_t linger_bytes_ = 0;       // Bytes discarded while lingering.
+  int64_t linger_deadline_ns_ = 0;  // Lingering ends by then, however input trickles.
   __kernel_timespec linger_ts_ = {};
 
   bool metrics_only_ = false;

@@ -48,6 +48,10 @@ struct FileInfo {
   char last_modified[kHttpDateLength] = {};
   std::string content;  // The whole file, when has_content.
   bool has_content = false;
+  // Set when the file behind this entry was written, truncated, replaced or
+  // removed after it was loaded, whether or not the entry is still cached:
+  // a response splicing from `fd` must not pass such bytes off as whole.
+  bool changed = false;
   // The representation's fields of a whole-file 200 in its own coding
   // (Last-Modified through Content-Length), rendered on first use: the same
   // for every such response while this entry lives.

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/check.h"
 #include "sluice/operation.h"
 
 namespace sluice {
@@ -23,6 +24,7 @@ class Cell {
     v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
   }
   void Sub(uint64_t n = 1) {
+    SLUICE_DCHECK(v_.load(std::memory_order_relaxed) >= n, "a gauge never goes below zero");
     v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
   }
   void Set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
@@ -98,6 +100,8 @@ struct WorkerMetrics {
   Histogram<kBatchBounds.size()> batch;
   // Connections.
   Cell active, idle_keepalive, accepted_total, closed_total, rejected_total, timeouts_total;
+  // Responses reset mid-body because their file changed on disk.
+  Cell cut_total;
   // Requests, by method class and status code (index = code, 100-599).
   static constexpr size_t kStatusCodes = 600;
   std::array<std::array<Cell, kStatusCodes>, static_cast<size_t>(MethodClass::kCount)> requests;

@@ -120,6 +120,9 @@ class Worker {
   void OnAccept(Operation* op, int res, uint32_t flags);
   void SubmitAcceptRetry();
   void PauseAccept();
+  // Below this worker's share of --max_connections, or made so by closing
+  // the longest-idle keep-alive connection: a new socket may be taken.
+  bool MakeRoom();
   void SubmitWake();
   void OnWake(int res);
   void SubmitTick();
@@ -162,6 +165,9 @@ class Worker {
   size_t buf_ring_bytes_ = 0;
   unsigned recv_buffer_count_ = 0;
   unsigned recv_buffer_bytes_ = 0;
+  // Buffers the kernel handed us in the completion being handled; each
+  // handler copies what it keeps and gives them back at once.
+  unsigned recv_buffers_out_ = 0;
   std::unique_ptr<char[]> recv_buffers_;
   std::vector<std::pair<Connection*, uint32_t>> waiting_for_buffers_;  // With generation.
   std::vector<std::pair<Connection*, uint32_t>> retrying_;
