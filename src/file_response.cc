@@ -9,8 +9,8 @@
 
 #include "sluice/connection.h"
 #include "sluice/file_cache.h"
+#include "sluice/file_plan.h"
 #include "sluice/http_date.h"
-#include "sluice/mime.h"
 #include "sluice/response.h"
 #include "sluice/worker.h"
 
@@ -42,13 +42,6 @@ int StatusForOpenError(int err) {
 }
 
 std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" : ".gz"; }
-std::string_view CodingName(Coding c) { return c == Coding::kBrotli ? "br" : "gzip"; }
-
-void AppendContentRange(std::string* out, uint64_t first, uint64_t last, uint64_t size) {
-  out->append("Content-Range: bytes ");
-  out->append(std::to_string(first)).append("-").append(std::to_string(last));
-  out->append("/").append(std::to_string(size)).append("\r\n");
-}
 
 }  // namespace
 
@@ -253,163 +246,30 @@ void Connection::TryNextCoding() {
   ServeRepresentation();
 }
 
-void Connection::AppendRepresentationFields(std::string* out) const {
-  AppendField(out, "Last-Modified", std::string_view(rs_->file->last_modified, kHttpDateLength));
-  AppendField(out, "ETag", rs_->etag);
-  const ServerConfig& config = worker_->config();
-  if (!config.cache_control.empty()) AppendField(out, "Cache-Control", config.cache_control);
-  // Every response for a file may differ by Accept-Encoding once siblings
-  // are in play, compressed or not (RFC 9110 §12.5.5).
-  if (config.precompressed) AppendField(out, "Vary", "Accept-Encoding");
-}
-
 void Connection::ServeRepresentation() {
-  const uint64_t size = rs_->file->size;
-  const Request& r = rs_->parser.request();
-  rs_->etag = rs_->file->etag;
-  if (rs_->coding != Coding::kIdentity) {
-    // A distinct validator per encoding (RFC 9110 §8.8.3).
-    rs_->etag.insert(rs_->etag.size() - 1, rs_->coding == Coding::kBrotli ? "-br" : "-gz");
-  }
-  const Validators validators{rs_->etag, static_cast<time_t>(rs_->file->mtime_sec)};
-  switch (EvaluatePreconditions(r, validators)) {
-    case Precondition::kProceed:
-      break;
-    case Precondition::kNotModified:
-      RespondNotModified();
-      return;
-    case Precondition::kPreconditionFailed:
-      ReleaseFile();
-      RespondError(412, !rs_->keep_alive);
-      return;
-  }
-
-  RangeSet ranges;
-  if (r.has(Field::kRange) &&
-      (!r.has(Field::kIfRange) || IfRangeAllowsRange(r.field(Field::kIfRange), validators))) {
-    ranges = ParseRange(r.field(Field::kRange), size, worker_->config().max_ranges);
-  }
-  if (ranges.kind == RangeSet::Kind::kUnsatisfiable) {
-    ReleaseFile();
-    std::string extra = "Content-Range: bytes */" + std::to_string(size) + "\r\n";
-    RespondError(416, !rs_->keep_alive, extra);
-    return;
-  }
-
-  const bool partial = ranges.kind == RangeSet::Kind::kSatisfiable;
-  BeginResponse(partial ? 206 : 200);
-  AppendStatusAndCommon(&rs_->out, Common(partial ? 206 : 200));
-  uint64_t offset = 0;
-  uint64_t length = size;
-  if (!partial && rs_->coding == Coding::kIdentity) {
-    // The common case: the same fields as for the last whole-file 200 of
-    // this entry (rs_->path is the entry's own key here, so the same type).
-    std::string& fields = rs_->file->full_fields;
-    if (fields.empty()) {
-      AppendRepresentationFields(&fields);
-      AppendField(&fields, "Accept-Ranges", "bytes");
-      AppendField(&fields, "Content-Type", MimeTypeForPath(rs_->path));
-      AppendFieldUint(&fields, "Content-Length", size);
-    }
-    rs_->out.append(fields);
-  } else {
-    AppendRepresentationFields(&rs_->out);
-    AppendField(&rs_->out, "Accept-Ranges", "bytes");
-    if (rs_->coding != Coding::kIdentity)
-      AppendField(&rs_->out, "Content-Encoding", CodingName(rs_->coding));
-    if (partial && ranges.count > 1) {
-      BuildMultipart(ranges);
-      return;
-    }
-    AppendField(&rs_->out, "Content-Type", MimeTypeForPath(rs_->path));
-    if (partial) {
-      offset = ranges.ranges[0].first;
-      length = ranges.ranges[0].length;
-      AppendContentRange(&rs_->out, offset, ranges.ranges[0].last(), size);
-    }
-    AppendFieldUint(&rs_->out, "Content-Length", length);
-  }
-  FinishHead();
-  if (!rs_->head_only && length > 0 && rs_->file->has_content) {
-    // Small files go out with their head in one SEND, straight from the cache.
-    rs_->out.append(rs_->file->content, offset, length);
-  } else if (!rs_->head_only && length > 0) {
-    AddMemorySegment(0);
-    AddFileSegment(offset, length);
-    SendSegments();
-    return;
-  }
-  ReleaseFile();
-  AddMemorySegment(0);
-  SendSegments();
-}
-
-// multipart/byteranges (RFC 9110 §14.6): each part has its own Content-Type
-// and Content-Range; part bodies are spliced from the file like any other.
-void Connection::BuildMultipart(const RangeSet& ranges) {
-  const uint64_t size = rs_->file->size;
-  const std::string_view type = MimeTypeForPath(rs_->path);
-  char boundary[17];
-  const uint64_t rnd = worker_->NextRandom();
-  for (int i = 0; i < 16; ++i) boundary[i] = "0123456789abcdef"[(rnd >> (i * 4)) & 15];
-  boundary[16] = '\0';
-
-  // Part heads first, to know the Content-Length; offsets are relative to
-  // the end of the response head.
-  std::string parts;
-  size_t part_ends[kMaxRangesLimit + 1];
-  uint64_t body_bytes = 0;
-  for (size_t i = 0; i < ranges.count; ++i) {
-    parts.append("\r\n--").append(boundary).append("\r\n");
-    parts.append("Content-Type: ").append(type).append("\r\n");
-    AppendContentRange(&parts, ranges.ranges[i].first, ranges.ranges[i].last(), size);
-    parts.append("\r\n");
-    part_ends[i] = parts.size();
-    body_bytes += ranges.ranges[i].length;
-  }
-  parts.append("\r\n--").append(boundary).append("--\r\n");
-  part_ends[ranges.count] = parts.size();
-
-  rs_->out.append("Content-Type: multipart/byteranges; boundary=").append(boundary).append("\r\n");
-  AppendFieldUint(&rs_->out, "Content-Length", parts.size() + body_bytes);
-  FinishHead();
-  if (rs_->head_only) {
-    ReleaseFile();
-    AddMemorySegment(0);
-    SendSegments();
-    return;
-  }
-  const size_t base = rs_->out.size();
-  if (rs_->file->has_content) {
-    // Small file: parts and their bytes are assembled in memory.
-    for (size_t i = 0; i < ranges.count; ++i) {
-      const size_t head_begin = i == 0 ? 0 : part_ends[i - 1];
-      rs_->out.append(parts, head_begin, part_ends[i] - head_begin);
-      rs_->out.append(rs_->file->content, ranges.ranges[i].first, ranges.ranges[i].length);
-    }
-    rs_->out.append(parts, part_ends[ranges.count - 1], std::string::npos);
-    ReleaseFile();
-    AddMemorySegment(0);
-    SendSegments();
-    return;
-  }
-  rs_->out.append(parts);
-  rs_->segments.push_back(RequestState::Segment{0, base + part_ends[0], false});
-  for (size_t i = 0; i < ranges.count; ++i) {
-    AddFileSegment(ranges.ranges[i].first, ranges.ranges[i].length);
-    rs_->segments.push_back(
-        RequestState::Segment{base + part_ends[i], part_ends[i + 1] - part_ends[i], false});
-  }
-  SendSegments();
-}
-
-void Connection::RespondNotModified() {
-  BeginResponse(304);
-  AppendStatusAndCommon(&rs_->out, Common(304));
-  AppendRepresentationFields(&rs_->out);
-  FinishHead();
-  ReleaseFile();
-  AddMemorySegment(0);
+  const ServerConfig& config = worker_->config();
+  FilePlanInput in;
+  in.request = &rs_->parser.request();
+  in.file.size = rs_->file->size;
+  in.file.mtime_sec = rs_->file->mtime_sec;
+  in.file.etag = rs_->file->etag;
+  in.file.last_modified = std::string_view(rs_->file->last_modified, kHttpDateLength);
+  in.file.content = rs_->file->has_content ? &rs_->file->content : nullptr;
+  in.file.full_fields = &rs_->file->full_fields;
+  in.coding = rs_->coding;
+  in.path = rs_->path;
+  in.common = Common(200);
+  in.head_only = rs_->head_only;
+  in.random = worker_->NextRandom();
+  in.cache_control = config.cache_control;
+  in.precompressed = config.precompressed;
+  in.max_ranges = config.max_ranges;
+  const FilePlan plan = PlanFileResponse(in, &rs_->out, &rs_->segments);
+  rs_->status = plan.status;
+  rs_->head_len = plan.head_len;
+  rs_->segment_index = 0;
+  rs_->out_sent = 0;
+  if (!plan.uses_file) ReleaseFile();  // Everything is in memory already.
   SendSegments();
 }
 

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "sluice/conditional.h"
 #include "sluice/file_cache.h"
+#include "sluice/file_plan.h"
 #include "sluice/http_parser.h"
 #include "sluice/metrics.h"
 #include "sluice/operation.h"
@@ -57,11 +58,7 @@ struct RequestState {
     spill.clear();
   }
 
-  struct Segment {
-    uint64_t offset;  // Into out (memory) or the file.
-    uint64_t length;
-    bool from_file;
-  };
+  using Segment = ResponseSegment;
 
   // Input: in[req_start, in_len) is unparsed; a request's views point
   // into it until its response is done.
@@ -104,7 +101,6 @@ struct RequestState {
   struct statx stx = {};        // STATX result for loading.
   FileInfo* loading = nullptr;  // Being filled by OPENAT2/STATX/READ (pinned).
   FileInfo* file = nullptr;     // The representation being sent (pinned).
-  std::string etag;             // Its validator (with the coding's suffix).
   uint64_t file_offset = 0;
   uint64_t body_remaining = 0;  // File bytes still to move into the pipe.
   Pipe pipe;
@@ -215,10 +211,8 @@ class Connection {
   void FinishLoad();
   void OnResolved(FileInfo* info);
   void TryNextCoding();
+  // Plans the response for rs_->file (file_plan.h) and sends it.
   void ServeRepresentation();
-  void AppendRepresentationFields(std::string* out) const;
-  void BuildMultipart(const RangeSet& ranges);
-  void RespondNotModified();
   void SubmitReadFile();
   void OnReadFile(int res);
 
