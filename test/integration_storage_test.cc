@@ -138,6 +138,22 @@ class StorageTest : public ::testing::Test {
         << "a timed-out client received bytes that are not its file's";
   }
 
+  // The server's descriptors once it has finished with earlier clients: no
+  // file of the mount open and the same count for 300 ms (at most 3 s).
+  FdCensus SettledCensus() {
+    FdCensus last = TakeCensus(server_.pid(), fs_.mount_path());
+    auto stable_since = Clock::now();
+    const auto deadline = stable_since + Millis(3000);
+    while (Clock::now() < deadline) {
+      std::this_thread::sleep_for(Millis(50));
+      const FdCensus now = TakeCensus(server_.pid(), fs_.mount_path());
+      if (now.total != last.total || !now.under_mount.empty()) stable_since = Clock::now();
+      last = now;
+      if (Clock::now() - stable_since >= Millis(300)) break;
+    }
+    return last;
+  }
+
   // Waits (bounded) until the server holds no descriptor inside the mount
   // and exactly `baseline` descriptors; reports what is left otherwise.
   void ExpectDescriptorsBackTo(const FdCensus& baseline, int extra_pipes_allowed) {
@@ -240,7 +256,7 @@ TEST_F(StorageTest, SlowOpenAfterTimeoutLeaksNoDescriptor) {
   MountAndStart();
   if (IsSkipped() || HasFatalFailure()) return;
   ExpectFile("/normal.txt", normal_);
-  const FdCensus baseline = TakeCensus(server_.pid(), fs_.mount_path());
+  const FdCensus baseline = SettledCensus();
   ASSERT_TRUE(fs_.SetRules("{" + Rule("slowopen.bin", "open", "\"delay\": 4") + "}"));
   std::vector<HttpConnection> clients(3);
   for (HttpConnection& c : clients) SendGet(&c, "/slowopen.bin");
@@ -299,7 +315,7 @@ TEST_F(StorageTest, AllFaultsInOneServerLeaveDescriptorsAsBefore) {
   if (IsSkipped() || HasFatalFailure()) return;
   ExpectFile("/normal.txt", normal_);
   ExpectFile("/other.bin", other_);
-  const FdCensus baseline = TakeCensus(server_.pid(), fs_.mount_path());
+  const FdCensus baseline = SettledCensus();
   ASSERT_TRUE(fs_.SetRules(kAllFaults));
   HttpConnection stalled;
   SendGet(&stalled, "/stall.bin");
