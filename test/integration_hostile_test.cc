@@ -1358,6 +1358,340 @@ TEST_F(HostileTest, DrainTimeoutClosesAStalledClient) {
   std::printf("drain timeout: exited %.2f s after SIGTERM\n", after);
 }
 
+// ------------------------------------- deadlines progress cannot extend --
+
+// What a trickling client saw of its connection, in seconds from `start`.
+struct TrickleOutcome {
+  std::string received;             // What the server sent (at most 64 KiB kept).
+  double eof_after = -1;            // The server's FIN.
+  double reset_after = -1;          // A reset (ECONNRESET/EPIPE on recv, send or SO_ERROR).
+  double server_closed_after = -1;  // The server's socket count back to its baseline.
+  int bytes_sent = 0;               // Bytes trickled after `start`.
+
+  double ended_after() const {
+    if (eof_after < 0) return reset_after;
+    if (reset_after < 0) return eof_after;
+    return std::min(eof_after, reset_after);
+  }
+  std::string ToString() const {
+    char text[256];
+    std::snprintf(text, sizeof(text),
+                  "FIN after %.2f s, reset after %.2f s, server socket closed after %.2f s, "
+                  "%d bytes trickled (-1: never)",
+                  eof_after, reset_after, server_closed_after, bytes_sent);
+    return std::string(text) + "; received " + FirstLine(received);
+  }
+};
+
+bool IsResetErrno(int err) { return err == ECONNRESET || err == EPIPE; }
+
+// Trickles `data` one byte at a time on `fd`, pausing `next_pause()` before
+// each byte, and watches both ends every 20 ms: what the client receives
+// (data, FIN, reset) and the server's sockets in /proc (back to
+// `base_sockets` means the server closed its side). Returns when the server
+// has closed its socket and a trickled byte has drawn a reset, or at
+// `deadline`. The client itself never closes or stops sending.
+TrickleOutcome TrickleUntilGone(int fd, pid_t pid, const std::string& root, int base_sockets,
+                                Clock::time_point start, Clock::time_point deadline,
+                                std::string_view data, const std::function<Millis()>& next_pause) {
+  TrickleOutcome out;
+  auto next_send = Clock::now() + next_pause();
+  char buf[16384];
+  while (Clock::now() < deadline) {
+    while (out.eof_after < 0 && out.reset_after < 0) {
+      const ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+      if (n > 0) {
+        if (out.received.size() < 65536) out.received.append(buf, static_cast<size_t>(n));
+        continue;
+      }
+      if (n == 0) {
+        out.eof_after = SecondsSince(start);
+      } else if (errno != EAGAIN && errno != EINTR) {
+        out.reset_after = SecondsSince(start);
+      }
+      break;
+    }
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (out.reset_after < 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 &&
+        IsResetErrno(err)) {
+      out.reset_after = SecondsSince(start);
+    }
+    if (out.server_closed_after < 0 && CountFds(pid, root).sockets <= base_sockets) {
+      out.server_closed_after = SecondsSince(start);
+    }
+    if (out.server_closed_after >= 0 && out.reset_after >= 0) break;
+    if (out.reset_after < 0 && Clock::now() >= next_send) {
+      const char byte = data[static_cast<size_t>(out.bytes_sent) % data.size()];
+      if (send(fd, &byte, 1, MSG_NOSIGNAL | MSG_DONTWAIT) == 1) {
+        ++out.bytes_sent;
+      } else if (IsResetErrno(errno)) {
+        out.reset_after = SecondsSince(start);
+      }
+      next_send = Clock::now() + next_pause();
+    }
+    pollfd pfd = {fd, POLLIN, 0};
+    poll(&pfd, 1, std::min(20, RemainingMs(deadline)));
+  }
+  return out;
+}
+
+// A port on 127.0.0.1 that was free a moment ago (for --metrics_listen,
+// which has no "listening on" line to read the port from); 0 on error.
+uint16_t FreeLoopbackPort() {
+  UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd.valid()) return 0;
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  if (bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    return 0;
+  }
+  return ntohs(addr.sin_port);
+}
+
+// After a 400 sluice lingers to read off what the client still sends, for
+// 2 s in total from the start of lingering: bytes that keep arriving (one
+// every 0.5-1.9 s, each gap shorter than the linger timeout) must not push
+// that back. Measured from the 400's arrival to the server closing its
+// socket (/proc), and confirmed from the client: a byte sent after that
+// draws a reset.
+TEST_F(HostileTest, LingerAfter400EndsOnTimeWhileTheClientTrickles) {
+  constexpr double kLinger = 2.0;
+  constexpr double kBound = 4.5;  // Linger + the 1 s clock + slack for a loaded machine.
+  ServerProcess server;
+  SLUICE_START_OR_SKIP(server, {RootFlag(), "--threads=1"});
+  const pid_t pid = server.pid();
+  const FdCounts base = SettledBaseline(pid, root_.path(), 1);
+
+  UniqueFd fd = ConnectRaw(server.port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAllRaw(fd.get(), "NOT A REQUEST\r\n\r\n"));
+  RawHead head;
+  std::string rest;
+  ASSERT_TRUE(ReadRawHead(fd.get(), &head, &rest, Clock::now() + seconds(5)));
+  const auto got_400 = Clock::now();
+  ASSERT_EQ(head.status, 400) << FirstLine(head.text);
+
+  std::mt19937 rng(1901);
+  const TrickleOutcome out =
+      TrickleUntilGone(fd.get(), pid, root_.path(), base.sockets, got_400, got_400 + seconds(10),
+                       "x", [&] { return Millis(500 + rng() % 1400); });
+  std::printf("linger after 400 with a trickling client: %s\n", out.ToString().c_str());
+  EXPECT_GE(out.eof_after, 0) << "no FIN after the 400: " << out.ToString();
+  ASSERT_GE(out.server_closed_after, 0)
+      << "the server still held the lingering connection 10 s after its 400: each trickled "
+         "byte restarted the linger timeout. "
+      << out.ToString();
+  EXPECT_LT(out.server_closed_after, kBound)
+      << "lingering outlived its " << kLinger << " s bound: " << out.ToString();
+  EXPECT_GE(out.server_closed_after, kLinger - 0.25)
+      << "lingering ended before its " << kLinger << " s: " << out.ToString();
+  EXPECT_GE(out.bytes_sent, 1) << "the client trickled nothing while the server lingered";
+  EXPECT_GE(out.reset_after, out.server_closed_after)
+      << "a byte after the server's close drew no reset: " << out.ToString();
+  EXPECT_TRUE(FdsReturnToBaseline(pid, root_.path(), base, 1, Millis(5000)));
+  EXPECT_TRUE(server.Stop());
+}
+
+// A request body that sluice reads and discards must arrive whole within
+// --header_timeout of the request's first byte: one byte every 0.5 s of a
+// 60000-byte body must not refresh that deadline. Runs in both receive
+// modes (multishot here, single-shot under single_shot_recv/*).
+TEST_F(HostileTest, TrickledRequestBodyMustArriveWithinHeaderTimeout) {
+  constexpr double kTimeout = 2.0;
+  constexpr double kBound = 4.5;  // Timeout + the 1 s clock + slack.
+  ServerProcess server;
+  SLUICE_START_OR_SKIP(server, {RootFlag(), "--threads=1", "--header_timeout=2s"});
+  const pid_t pid = server.pid();
+  const FdCounts base = SettledBaseline(pid, root_.path(), 1);
+
+  const auto first_byte = Clock::now();  // Before connect: errs in the server's favour.
+  UniqueFd fd = ConnectRaw(server.port());
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(
+      SendAllRaw(fd.get(), MakeRequest("GET", "/index.html", "Content-Length: 60000\r\n") + "b"));
+  const TrickleOutcome out =
+      TrickleUntilGone(fd.get(), pid, root_.path(), base.sockets, first_byte,
+                       first_byte + seconds(10), "b", [] { return Millis(500); });
+  std::printf("body trickled at 1 byte / 0.5 s: %s\n", out.ToString().c_str());
+  ASSERT_GE(out.ended_after(), 0)
+      << "the connection was still open 10 s after the request began: each body byte "
+         "refreshed --header_timeout. "
+      << out.ToString();
+  EXPECT_LT(out.ended_after(), kBound)
+      << "the body drain outlived --header_timeout=2s: " << out.ToString();
+  EXPECT_GE(out.ended_after(), kTimeout - 0.1)
+      << "ended before --header_timeout=2s: " << out.ToString();
+  // The request never completed: no response, or a 408.
+  if (!out.received.empty()) {
+    EXPECT_EQ(out.received.rfind("HTTP/1.1 408 ", 0), 0u) << FirstLine(out.received);
+  }
+  // The server's socket goes at once, or after a 408 and at most its 2 s linger.
+  ASSERT_GE(out.server_closed_after, 0) << out.ToString();
+  EXPECT_LT(out.server_closed_after, kBound + 2.0) << out.ToString();
+  EXPECT_TRUE(FdsReturnToBaseline(pid, root_.path(), base, 1, Millis(5000)));
+  EXPECT_TRUE(server.Stop());
+}
+
+// Starts a server with --metrics_listen on a free port, --threads=1 and
+// --max_connections=kMax; waits for both listeners; *base gets the settled
+// descriptor counts.
+class MetricsLimitTest : public HostileTest {
+ protected:
+  static constexpr int kMax = 8;
+  static constexpr int kListeners = 2;  // The worker's listener and the metrics listener.
+
+  void StartServer() {
+    metrics_port_ = FreeLoopbackPort();
+    ASSERT_NE(metrics_port_, 0) << "no free port for --metrics_listen";
+    SLUICE_START_OR_SKIP(server_, {RootFlag(), "--threads=1", "--max_connections=8",
+                                   "--metrics_listen=127.0.0.1:" + std::to_string(metrics_port_),
+                                   "--header_timeout=30s", "--keepalive_timeout=30s"});
+    // Both listeners answer (and the pools exist) before the baseline.
+    std::string error;
+    ASSERT_TRUE(FetchIndex(server_, Millis(3000), &error)) << error;
+    std::optional<HttpResponse> r =
+        FetchOnce("127.0.0.1", metrics_port_, MakeRequest("GET", "/metrics"), &error);
+    ASSERT_TRUE(r) << error;
+    ASSERT_EQ(r->status, 200) << r->Describe();
+    ASSERT_TRUE(WaitUntil([&] { return Sockets() == kListeners; }, Millis(5000)))
+        << CountFds(server_.pid(), root_.path()).ToString();
+    std::this_thread::sleep_for(Millis(200));
+    base_ = CountFds(server_.pid(), root_.path());
+  }
+
+  int Sockets() const { return CountFds(server_.pid(), root_.path()).sockets; }
+
+  // Sends `request` on a new connection to `port` and waits up to 1.5 s for
+  // a response. Describes what happened; *served says whether it was.
+  std::string TryOneMore(uint16_t port, const std::string& request, HttpConnection* c,
+                         bool* served) {
+    *served = false;
+    if (!c->Connect("127.0.0.1", port)) return "connect failed: " + c->last_error();
+    if (!c->Send(request)) return "closed before the request was sent: " + c->last_error();
+    std::optional<HttpResponse> r = c->ReadResponse("GET", Millis(1500));
+    if (r) {
+      *served = true;
+      return "served: " + FirstLine(r->head);
+    }
+    if (c->eof() || c->reset()) return "refused (closed without a response)";
+    return "not answered within 1.5 s (left waiting)";
+  }
+
+  ServerProcess server_;
+  uint16_t metrics_port_ = 0;
+  FdCounts base_;
+};
+
+// --max_connections counts every accepted socket: kMax silent connections
+// on the metrics listener fill the worker's share, none is idle (none has
+// had a response), so a further connection on either listener is closed at
+// once or left in the backlog (README: "with none idle, new connections are
+// closed at once and accepting pauses until one closes"); the server never
+// holds more than kMax connections.
+TEST_F(MetricsLimitTest, MetricsConnectionsCountAgainstMaxConnections) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  if (IsSkipped()) return;
+  std::vector<UniqueFd> silent;
+  for (int i = 0; i < kMax; ++i) {
+    silent.push_back(ConnectRaw(metrics_port_));
+    ASSERT_TRUE(silent.back().valid()) << "metrics connection " << i;
+  }
+  ASSERT_TRUE(WaitUntil([&] { return Sockets() == base_.sockets + kMax; }, Millis(5000)))
+      << "not every metrics connection was accepted: "
+      << CountFds(server_.pid(), root_.path()).ToString();
+
+  bool served = false;
+  HttpConnection main;
+  const std::string on_main =
+      TryOneMore(server_.port(), MakeRequest("GET", "/index.html"), &main, &served);
+  const int sockets_after_main = Sockets();
+  std::printf(
+      "max_connections=%d, %d silent metrics connections; one more on the main listener: %s; "
+      "server sockets %d (listeners %d)\n",
+      kMax, kMax, on_main.c_str(), sockets_after_main, kListeners);
+  EXPECT_FALSE(served) << "a connection over --max_connections was served: " << on_main;
+  EXPECT_LE(sockets_after_main, base_.sockets + kMax)
+      << "the server holds more than --max_connections connections";
+
+  HttpConnection metrics;
+  const std::string on_metrics =
+      TryOneMore(metrics_port_, MakeRequest("GET", "/metrics"), &metrics, &served);
+  const int sockets_after_metrics = Sockets();
+  std::printf("then one more on the metrics listener: %s; server sockets %d\n", on_metrics.c_str(),
+              sockets_after_metrics);
+  EXPECT_FALSE(served) << "a metrics connection over --max_connections was served: " << on_metrics;
+  EXPECT_LE(sockets_after_metrics, base_.sockets + kMax)
+      << "the server holds more than --max_connections connections";
+
+  metrics.Close();
+  main.Close();
+  for (UniqueFd& fd : silent) fd.ResetConnection();
+  EXPECT_TRUE(FdsReturnToBaseline(server_.pid(), root_.path(), base_, 1, Millis(5000)));
+  EXPECT_TRUE(server_.Stop());
+}
+
+// With kMax keep-alive connections idle on the metrics listener, a new
+// connection on either listener is served and the connection idle the
+// longest is closed to make room, so the server never holds more than kMax.
+TEST_F(MetricsLimitTest, IdleMetricsConnectionsAreClosedToMakeRoom) {
+  ASSERT_NO_FATAL_FAILURE(StartServer());
+  if (IsSkipped()) return;
+  std::vector<HttpConnection> idle(kMax);
+  for (int i = 0; i < kMax; ++i) {
+    ASSERT_TRUE(idle[i].Connect("127.0.0.1", metrics_port_)) << idle[i].last_error();
+    ASSERT_TRUE(idle[i].Send(MakeRequest("GET", "/metrics")));
+    std::optional<HttpResponse> r = idle[i].ReadResponse();
+    ASSERT_TRUE(r) << "metrics connection " << i << ": " << idle[i].last_error();
+    ASSERT_EQ(r->status, 200);
+    std::this_thread::sleep_for(Millis(20));  // A clear order of idleness.
+  }
+  ASSERT_TRUE(WaitUntil([&] { return Sockets() == base_.sockets + kMax; }, Millis(5000)))
+      << CountFds(server_.pid(), root_.path()).ToString();
+
+  std::vector<bool> closed(kMax, false);
+  // One more connection on `port`: served, the longest-idle one still open
+  // goes, and the server is back at kMax connections.
+  auto one_more = [&](uint16_t port, const std::string& request, const char* listener) {
+    int oldest = 0;
+    while (oldest < kMax && closed[oldest]) ++oldest;
+    ASSERT_LT(oldest, kMax);
+    HttpConnection c;
+    bool served = false;
+    const std::string what = TryOneMore(port, request, &c, &served);
+    EXPECT_TRUE(served) << "one more on the " << listener << " listener: " << what;
+    const bool at_limit =
+        WaitUntil([&] { return Sockets() <= base_.sockets + kMax; }, Millis(3000));
+    const int sockets = Sockets();
+    closed[oldest] = idle[oldest].WaitForClose(Millis(1000));
+    std::printf(
+        "%d idle metrics connections, one more on the %s listener: %s; idle connection "
+        "%d %s; server sockets %d (listeners %d)\n",
+        kMax, listener, what.c_str(), oldest, closed[oldest] ? "closed" : "still open", sockets,
+        kListeners);
+    EXPECT_TRUE(at_limit) << "the server holds " << sockets - base_.sockets
+                          << " connections after one more on the " << listener
+                          << " listener, over --max_connections=" << kMax;
+    EXPECT_TRUE(closed[oldest]) << "the longest-idle connection (" << oldest
+                                << ") was not closed to make room for one on the " << listener
+                                << " listener";
+  };
+  one_more(metrics_port_, MakeRequest("GET", "/metrics"), "metrics");
+  one_more(server_.port(), MakeRequest("GET", "/index.html"), "main");
+  // The rest are still open and usable.
+  for (int i = 0; i < kMax; ++i) {
+    if (closed[i]) continue;
+    pollfd pfd = {idle[i].fd(), POLLIN, 0};
+    EXPECT_EQ(poll(&pfd, 1, 0), 0) << "idle metrics connection " << i << " was closed too";
+  }
+  for (HttpConnection& c : idle) c.Close();
+  EXPECT_TRUE(FdsReturnToBaseline(server_.pid(), root_.path(), base_, 1, Millis(5000)));
+  EXPECT_TRUE(server_.Stop());
+}
+
 // ------------------------------------------------------------------- soak --
 
 // ~20 s of mixed traffic from three threads with random disconnects; then
