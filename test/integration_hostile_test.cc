@@ -1387,14 +1387,15 @@ bool IsResetErrno(int err) { return err == ECONNRESET || err == EPIPE; }
 
 // Trickles `data` one byte at a time on `fd`, pausing `next_pause()` before
 // each byte, and watches both ends every 20 ms: what the client receives
-// (data, FIN, reset) and the server's sockets in /proc (back to
-// `base_sockets` means the server closed its side). Returns when the server
+// (data, FIN, reset) and the server's sockets in /proc (seen above
+// `base_sockets`, then back to it, means the server closed its side). Returns when the server
 // has closed its socket and a trickled byte has drawn a reset, or at
 // `deadline`. The client itself never closes or stops sending.
 TrickleOutcome TrickleUntilGone(int fd, pid_t pid, const std::string& root, int base_sockets,
                                 Clock::time_point start, Clock::time_point deadline,
                                 std::string_view data, const std::function<Millis()>& next_pause) {
   TrickleOutcome out;
+  bool server_seen_open = false;
   auto next_send = Clock::now() + next_pause();
   char buf[16384];
   while (Clock::now() < deadline) {
@@ -1417,8 +1418,15 @@ TrickleOutcome TrickleUntilGone(int fd, pid_t pid, const std::string& root, int 
         IsResetErrno(err)) {
       out.reset_after = SecondsSince(start);
     }
-    if (out.server_closed_after < 0 && CountFds(pid, root).sockets <= base_sockets) {
-      out.server_closed_after = SecondsSince(start);
+    // The server may not have accepted the connection yet: it has closed
+    // its side only once its socket was seen and is gone again.
+    if (out.server_closed_after < 0) {
+      const bool open = CountFds(pid, root).sockets > base_sockets;
+      if (open) {
+        server_seen_open = true;
+      } else if (server_seen_open) {
+        out.server_closed_after = SecondsSince(start);
+      }
     }
     if (out.server_closed_after >= 0 && out.reset_after >= 0) break;
     if (out.reset_after < 0 && Clock::now() >= next_send) {
@@ -1513,6 +1521,9 @@ TEST_F(HostileTest, TrickledRequestBodyMustArriveWithinHeaderTimeout) {
   ASSERT_TRUE(fd.valid());
   ASSERT_TRUE(
       SendAllRaw(fd.get(), MakeRequest("GET", "/index.html", "Content-Length: 60000\r\n") + "b"));
+  ASSERT_TRUE(
+      WaitUntil([&] { return CountFds(pid, root_.path()).sockets > base.sockets; }, Millis(1000)))
+      << "the connection was not accepted within 1 s";
   const TrickleOutcome out =
       TrickleUntilGone(fd.get(), pid, root_.path(), base.sockets, first_byte,
                        first_byte + seconds(10), "b", [] { return Millis(500); });
@@ -1653,15 +1664,17 @@ TEST_F(MetricsLimitTest, IdleMetricsConnectionsAreClosedToMakeRoom) {
       << CountFds(server_.pid(), root_.path()).ToString();
 
   std::vector<bool> closed(kMax, false);
+  // Kept open, so that the server stays at the limit for the next one.
+  std::vector<HttpConnection> extra(2);
   // One more connection on `port`: served, the longest-idle one still open
   // goes, and the server is back at kMax connections.
-  auto one_more = [&](uint16_t port, const std::string& request, const char* listener) {
+  auto one_more = [&](uint16_t port, const std::string& request, const char* listener,
+                      HttpConnection* c) {
     int oldest = 0;
     while (oldest < kMax && closed[oldest]) ++oldest;
     ASSERT_LT(oldest, kMax);
-    HttpConnection c;
     bool served = false;
-    const std::string what = TryOneMore(port, request, &c, &served);
+    const std::string what = TryOneMore(port, request, c, &served);
     EXPECT_TRUE(served) << "one more on the " << listener << " listener: " << what;
     const bool at_limit =
         WaitUntil([&] { return Sockets() <= base_.sockets + kMax; }, Millis(3000));
@@ -1679,8 +1692,8 @@ TEST_F(MetricsLimitTest, IdleMetricsConnectionsAreClosedToMakeRoom) {
                                 << ") was not closed to make room for one on the " << listener
                                 << " listener";
   };
-  one_more(metrics_port_, MakeRequest("GET", "/metrics"), "metrics");
-  one_more(server_.port(), MakeRequest("GET", "/index.html"), "main");
+  one_more(metrics_port_, MakeRequest("GET", "/metrics"), "metrics", &extra[0]);
+  one_more(server_.port(), MakeRequest("GET", "/index.html"), "main", &extra[1]);
   // The rest are still open and usable.
   for (int i = 0; i < kMax; ++i) {
     if (closed[i]) continue;
@@ -1688,6 +1701,7 @@ TEST_F(MetricsLimitTest, IdleMetricsConnectionsAreClosedToMakeRoom) {
     EXPECT_EQ(poll(&pfd, 1, 0), 0) << "idle metrics connection " << i << " was closed too";
   }
   for (HttpConnection& c : idle) c.Close();
+  for (HttpConnection& c : extra) c.Close();
   EXPECT_TRUE(FdsReturnToBaseline(server_.pid(), root_.path(), base_, 1, Millis(5000)));
   EXPECT_TRUE(server_.Stop());
 }
