@@ -17,6 +17,7 @@
 #include "sluice/log.h"
 #include "sluice/mime.h"
 #include "sluice/range.h"
+#include "sluice/ring.h"
 #include "sluice/server.h"
 
 ABSL_FLAG(std::string, root, "www", "Directory to serve (the document root).");
@@ -92,10 +93,26 @@ constexpr int kExitNoIoUring = 3;
 
 bool IsOurFlagFile(absl::string_view file) { return absl::EndsWith(file, "src/main.cc"); }
 
-}  // namespace
+absl::Status Invalid(std::string_view message) {
+  return absl::InvalidArgumentError(std::string(message));
+}
 
-int main(int argc, char** argv) {
-  absl::flags_internal::SetProgramInvocationName(argv[0]);
+// abseil exits 1 after --help; a help request that worked should exit 0.
+bool PrintedHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      absl::flags_internal::FlagsHelp(std::cout, "src/main.",
+                                      absl::flags_internal::HelpFormat::kHumanReadable,
+                                      absl::ProgramUsageMessage());
+      std::cout << "\nAlso: --flagfile=FILE (one --flag=value per line), --version, --helpfull.\n";
+      return true;
+    }
+  }
+  return false;
+}
+
+void SetUpUsage(const char* argv0) {
+  absl::flags_internal::SetProgramInvocationName(argv0);
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = IsOurFlagFile;
   usage.contains_helpshort_flags = IsOurFlagFile;
@@ -105,18 +122,101 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "a static file HTTP/1.1 server on io_uring.\n"
       "Usage: sluice [--root=DIR] [--listen=ADDR:PORT] [--threads=N] ...");
-  // abseil exits 1 after --help; a help request that worked should exit 0.
-  for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
-      absl::flags_internal::FlagsHelp(std::cout, "src/main.",
-                                      absl::flags_internal::HelpFormat::kHumanReadable,
-                                      absl::ProgramUsageMessage());
-      std::cout << "\nAlso: --flagfile=FILE (one --flag=value per line), --version, --helpfull.\n";
-      return EXIT_SUCCESS;
+}
+
+absl::Status ReadTimeouts(sluice::ServerConfig* config) {
+  config->sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
+  if (config->sqpoll_idle < absl::Milliseconds(1) || config->sqpoll_idle > absl::Seconds(10)) {
+    return Invalid("--sqpoll_idle must be between 1ms and 10s");
+  }
+  config->drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  if (config->drain_timeout < absl::ZeroDuration()) return Invalid("--drain_timeout must be >= 0");
+  config->header_timeout = absl::GetFlag(FLAGS_header_timeout);
+  config->keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  config->send_timeout = absl::GetFlag(FLAGS_send_timeout);
+  for (absl::Duration d :
+       {config->header_timeout, config->keepalive_timeout, config->send_timeout}) {
+    if (d < absl::Seconds(1) || d > absl::Hours(24)) {
+      return Invalid(
+          "--header_timeout, --keepalive_timeout and --send_timeout must be between 1s and 24h");
     }
   }
-  absl::ParseCommandLine(argc, argv);
+  return absl::OkStatus();
+}
 
+absl::Status ReadMetricsFlags(sluice::ServerConfig* config) {
+  config->metrics_path = absl::GetFlag(FLAGS_metrics_path);
+  if (config->metrics_path.empty() || config->metrics_path[0] != '/' ||
+      config->metrics_path.find_first_of("?# ") != std::string::npos) {
+    return Invalid("--metrics_path must start with '/' and contain no '?', '#' or space");
+  }
+  absl::StatusOr<std::vector<sluice::CidrRange>> allow =
+      sluice::ParseCidrList(absl::GetFlag(FLAGS_metrics_allow));
+  if (!allow.ok()) return Invalid(absl::StrCat("--metrics_allow: ", allow.status().message()));
+  config->metrics_allow = *allow;
+  config->metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  return absl::OkStatus();
+}
+
+absl::Status ReadCacheFlags(sluice::ServerConfig* config) {
+  const int64_t entries = absl::GetFlag(FLAGS_file_cache_entries);
+  const int64_t bytes = absl::GetFlag(FLAGS_file_cache_bytes);
+  config->file_cache_valid = absl::GetFlag(FLAGS_file_cache_valid);
+  if (entries < 0 || entries > 10000000 || bytes < 0 ||
+      config->file_cache_valid < absl::ZeroDuration()) {
+    return Invalid(
+        "--file_cache_entries must be 0..10000000, --file_cache_bytes and --file_cache_valid >= 0");
+  }
+  config->file_cache_entries = static_cast<size_t>(entries);
+  config->file_cache_bytes = static_cast<size_t>(bytes);
+  const int64_t small_file = absl::GetFlag(FLAGS_small_file_bytes);
+  if (small_file < 0 || small_file > (16 << 20)) {
+    return Invalid("--small_file_bytes must be between 0 and 16777216");
+  }
+  config->small_file_bytes_max = static_cast<uint32_t>(small_file);
+  return absl::OkStatus();
+}
+
+absl::Status ReadRequestLimits(sluice::ServerConfig* config) {
+  config->max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (config->max_connections < 1) return Invalid("--max_connections must be at least 1");
+  const int request_line = absl::GetFlag(FLAGS_max_request_line);
+  const int header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
+  const int headers = absl::GetFlag(FLAGS_max_headers);
+  if (request_line < 64 || header_bytes < request_line || header_bytes > (1 << 20) || headers < 1 ||
+      headers > 10000) {
+    return Invalid(
+        "invalid limits: need 64 <= --max_request_line <= --max_header_bytes <= 1048576 and "
+        "1 <= --max_headers <= 10000");
+  }
+  config->limits.request_line_bytes_max = static_cast<size_t>(request_line);
+  config->limits.head_bytes_max = static_cast<size_t>(header_bytes);
+  config->limits.header_count_max = static_cast<size_t>(headers);
+  const int max_ranges = absl::GetFlag(FLAGS_max_ranges);
+  if (max_ranges < 1 || max_ranges > static_cast<int>(sluice::kMaxRangesLimit)) {
+    return Invalid(absl::StrCat("--max_ranges must be between 1 and ", sluice::kMaxRangesLimit));
+  }
+  config->max_ranges = static_cast<size_t>(max_ranges);
+  return absl::OkStatus();
+}
+
+absl::Status ReadResponseFlags(sluice::ServerConfig* config) {
+  config->cache_control = absl::GetFlag(FLAGS_cache_control);
+  for (char c : config->cache_control) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Invalid("--cache_control must not contain control characters");
+    }
+  }
+  config->precompressed = absl::GetFlag(FLAGS_precompressed);
+  if (const std::string types = absl::GetFlag(FLAGS_mime_types); !types.empty()) {
+    if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok())
+      return Invalid(std::string(st.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Every flag into a ServerConfig; kInvalidArgument names the flag at fault.
+absl::StatusOr<sluice::ServerConfig> ConfigFromFlags() {
   sluice::ServerConfig config;
   config.root = absl::GetFlag(FLAGS_root);
   config.listen = absl::GetFlag(FLAGS_listen);
@@ -124,99 +224,36 @@ int main(int argc, char** argv) {
   config.backlog = absl::GetFlag(FLAGS_backlog);
   config.sqpoll = absl::GetFlag(FLAGS_sqpoll);
   config.multishot_recv = absl::GetFlag(FLAGS_multishot_recv);
-  config.sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
-  if (config.sqpoll_idle < absl::Milliseconds(1) || config.sqpoll_idle > absl::Seconds(10)) {
-    sluice::LogError("--sqpoll_idle must be between 1ms and 10s");
-    return kExitConfig;
-  }
-  config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
-  config.header_timeout = absl::GetFlag(FLAGS_header_timeout);
-  config.keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
-  config.send_timeout = absl::GetFlag(FLAGS_send_timeout);
-  config.max_connections = absl::GetFlag(FLAGS_max_connections);
   config.user = absl::GetFlag(FLAGS_user);
-  config.metrics_path = absl::GetFlag(FLAGS_metrics_path);
-  if (config.metrics_path.empty() || config.metrics_path[0] != '/' ||
-      config.metrics_path.find_first_of("?# ") != std::string::npos) {
-    sluice::LogError("--metrics_path must start with '/' and contain no '?', '#' or space");
-    return kExitConfig;
-  }
-  absl::StatusOr<std::vector<sluice::CidrRange>> allow =
-      sluice::ParseCidrList(absl::GetFlag(FLAGS_metrics_allow));
-  if (!allow.ok()) {
-    sluice::LogError(absl::StrCat("--metrics_allow: ", allow.status().message()));
-    return kExitConfig;
-  }
-  config.metrics_allow = *allow;
-  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  config.access_log = absl::GetFlag(FLAGS_access_log);
-  const int64_t cache_entries = absl::GetFlag(FLAGS_file_cache_entries);
-  const int64_t cache_bytes = absl::GetFlag(FLAGS_file_cache_bytes);
-  config.file_cache_valid = absl::GetFlag(FLAGS_file_cache_valid);
-  if (cache_entries < 0 || cache_entries > 10000000 || cache_bytes < 0 ||
-      config.file_cache_valid < absl::ZeroDuration()) {
-    sluice::LogError(
-        "--file_cache_entries must be 0..10000000, --file_cache_bytes and --file_cache_valid >= 0");
-    return kExitConfig;
-  }
-  config.file_cache_entries = static_cast<size_t>(cache_entries);
-  const int64_t small_file = absl::GetFlag(FLAGS_small_file_bytes);
-  if (small_file < 0 || small_file > (16 << 20)) {
-    sluice::LogError("--small_file_bytes must be between 0 and 16777216");
-    return kExitConfig;
-  }
-  config.small_file_bytes_max = static_cast<uint32_t>(small_file);
-  config.file_cache_bytes = static_cast<size_t>(cache_bytes);
   config.group = absl::GetFlag(FLAGS_group);
-  for (absl::Duration d : {config.header_timeout, config.keepalive_timeout, config.send_timeout}) {
-    if (d < absl::Seconds(1) || d > absl::Hours(24)) {
-      sluice::LogError(
-          "--header_timeout, --keepalive_timeout and --send_timeout must be between 1s and 24h");
-      return kExitConfig;
-    }
+  config.access_log = absl::GetFlag(FLAGS_access_log);
+  for (auto read :
+       {ReadTimeouts, ReadMetricsFlags, ReadCacheFlags, ReadRequestLimits, ReadResponseFlags}) {
+    if (absl::Status st = read(&config); !st.ok()) return st;
   }
-  if (config.max_connections < 1) {
-    sluice::LogError("--max_connections must be at least 1");
-    return kExitConfig;
-  }
-  const int request_line = absl::GetFlag(FLAGS_max_request_line);
-  const int header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
-  const int headers = absl::GetFlag(FLAGS_max_headers);
-  if (request_line < 64 || header_bytes < request_line || header_bytes > (1 << 20) || headers < 1 ||
-      headers > 10000 || config.drain_timeout < absl::ZeroDuration()) {
-    sluice::LogError(
-        "invalid limits: need 64 <= --max_request_line <= --max_header_bytes <= 1048576, "
-        "1 <= --max_headers <= 10000 and --drain_timeout >= 0");
-    return kExitConfig;
-  }
-  const int max_ranges = absl::GetFlag(FLAGS_max_ranges);
-  if (max_ranges < 1 || max_ranges > static_cast<int>(sluice::kMaxRangesLimit)) {
-    sluice::LogError(absl::StrCat("--max_ranges must be between 1 and ", sluice::kMaxRangesLimit));
-    return kExitConfig;
-  }
-  config.max_ranges = static_cast<size_t>(max_ranges);
-  config.cache_control = absl::GetFlag(FLAGS_cache_control);
-  for (char c : config.cache_control) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      sluice::LogError("--cache_control must not contain control characters");
-      return kExitConfig;
-    }
-  }
-  config.precompressed = absl::GetFlag(FLAGS_precompressed);
-  if (const std::string types = absl::GetFlag(FLAGS_mime_types); !types.empty()) {
-    if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok()) {
-      sluice::LogError(std::string(st.message()));
-      return kExitConfig;
-    }
-  }
-  config.limits.request_line_bytes_max = static_cast<size_t>(request_line);
-  config.limits.head_bytes_max = static_cast<size_t>(header_bytes);
-  config.limits.header_count_max = static_cast<size_t>(headers);
+  return config;
+}
 
-  const absl::Status st = sluice::RunServer(config);
+// 0 served and stopped; 3 io_uring refused; 1 an internal failure; 2 any
+// configuration problem (bad flag, missing root, address in use).
+int ExitCodeFor(const absl::Status& st) {
   if (st.ok()) return EXIT_SUCCESS;
-  sluice::LogError(std::string(st.message()));
-  return st.code() == absl::StatusCode::kUnavailable && absl::StrContains(st.message(), "io_uring")
-             ? kExitNoIoUring
-             : (st.code() == absl::StatusCode::kInternal ? EXIT_FAILURE : kExitConfig);
+  if (sluice::IsIoUringRefused(st)) return kExitNoIoUring;
+  return st.code() == absl::StatusCode::kInternal ? EXIT_FAILURE : kExitConfig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SetUpUsage(argv[0]);
+  if (PrintedHelp(argc, argv)) return EXIT_SUCCESS;
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<sluice::ServerConfig> config = ConfigFromFlags();
+  if (!config.ok()) {
+    sluice::LogError(std::string(config.status().message()));
+    return kExitConfig;
+  }
+  const absl::Status st = sluice::RunServer(*config);
+  if (!st.ok()) sluice::LogError(std::string(st.message()));
+  return ExitCodeFor(st);
 }

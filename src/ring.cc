@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/str_cat.h"
 #include "absl/types/span.h"
 
@@ -102,7 +103,9 @@ absl::Status SetupRing(io_uring* ring, const RingOptions& options, RingInfo* inf
     return absl::OkStatus();
   }
   if (err == EPERM || err == EACCES || err == ENOSYS) {
-    return absl::UnavailableError(ExplainRingError(err));
+    absl::Status st = absl::UnavailableError(ExplainRingError(err));
+    st.SetPayload(kIoUringRefusedPayload, absl::Cord("1"));
+    return st;
   }
   return absl::InternalError(ExplainRingError(err));
 }

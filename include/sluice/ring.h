@@ -34,7 +34,14 @@ struct RingOptions {
 // SINGLE_ISSUER, then SQPOLL alone (no fallback to a ring without it).
 // Requires IORING_FEAT_NODROP. kUnavailable when io_uring itself is refused
 // (the message says why and how to fix it); other codes for other failures.
+// The kernel refused io_uring (EPERM/EACCES/ENOSYS): a status so marked
+// (IsIoUringRefused) explains the cause and the fix in its message.
 absl::Status SetupRing(io_uring* ring, const RingOptions& options, RingInfo* info);
+
+inline constexpr char kIoUringRefusedPayload[] = "sluice/io_uring_refused";
+inline bool IsIoUringRefused(const absl::Status& st) {
+  return st.GetPayload(kIoUringRefusedPayload).has_value();
+}
 
 // One line naming the cause of an io_uring_queue_init failure and the fix.
 std::string ExplainRingError(int err);
