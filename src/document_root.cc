@@ -156,7 +156,24 @@ void DocumentRoot::OnWatchEvent(const std::string& dir, std::string_view name, u
   if (self || it->second.contains(absl::string_view(name.data(), name.size()))) StartResolve();
 }
 
+void DocumentRoot::Stop() {
+  stopping_ = true;
+  events_pending_ = false;
+  if (!resolving_) ResumeWaiters();
+}
+
 void DocumentRoot::OnEventsLost() { StartResolve(); }
+
+void DocumentRoot::OnEventsPending(int64_t now_ns) {
+  if (ready()) wait_started_ns_ = now_ns;
+  events_pending_ = true;
+}
+
+void DocumentRoot::OnEventsApplied() {
+  events_pending_ = false;
+  // A root event among them started a re-resolution, which resumes them.
+  if (!resolving_) ResumeWaiters();
+}
 
 void DocumentRoot::StartResolve() {
   if (stopping_) return;
@@ -164,9 +181,9 @@ void DocumentRoot::StartResolve() {
     again_ = true;
     return;
   }
+  if (ready()) wait_started_ns_ = worker_->now_ns();
   resolving_ = true;
   again_ = false;
-  resolve_started_ns_ = worker_->now_ns();
   io_uring_sqe* sqe = worker_->GetSqe();
   worker_->OnSubmit(OpKind::kRootOpen);
   open_op_.kind = OpKind::kRootOpen;
@@ -218,7 +235,7 @@ void DocumentRoot::FinishResolve() {
     StartResolve();
     return;
   }
-  ResumeWaiters();
+  if (!events_pending_) ResumeWaiters();
 }
 
 void DocumentRoot::ResumeWaiters() {
@@ -230,8 +247,8 @@ void DocumentRoot::ResumeWaiters() {
 }
 
 void DocumentRoot::Tick(int64_t now_ns) {
-  if (resolving_) {
-    if (now_ns - resolve_started_ns_ > kResolveWaitMaxNs) ResumeWaiters();
+  if (!ready()) {
+    if (now_ns - wait_started_ns_ > kResolveWaitMaxNs) ResumeWaiters();
     return;
   }
   if (!stopping_ && !check_op_.in_flight) SubmitCheck();

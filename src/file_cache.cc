@@ -28,8 +28,9 @@ constexpr uint32_t kWatchMask = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED
 constexpr uint32_t kRootWatchMask = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE |
                                     IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |
                                     IN_MASK_ADD;
-// Events that change a file's bytes but not what its name refers to.
-constexpr uint32_t kContentOnly = IN_MODIFY | IN_CLOSE_WRITE;
+// Events that change a file's bytes or attributes but not what its name
+// refers to.
+constexpr uint32_t kSameName = IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_ISDIR;
 // Keys of the root's path directories; relative keys never hold a NUL.
 constexpr char kRootKeyPrefix = '\0';
 
@@ -126,6 +127,7 @@ void FileCache::SubmitInotifyPoll() {
 void FileCache::OnInotifyPoll(int res) {
   if (res == -ECANCELED || worker_->stopping()) return;
   events_pending_ = true;
+  root_->OnEventsPending(worker_->now_ns());
   ++epoch_;
   SubmitInotifyRead();
 }
@@ -158,6 +160,7 @@ void FileCache::OnInotify(int res) {
     DropEverything();
     events_pending_ = false;
     SubmitInotifyPoll();
+    root_->OnEventsApplied();
     return;
   }
   size_t off = 0;
@@ -176,6 +179,7 @@ void FileCache::OnInotify(int res) {
   ++epoch_;
   events_pending_ = false;
   SubmitInotifyPoll();
+  root_->OnEventsApplied();
 }
 
 void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
@@ -190,17 +194,23 @@ void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
       if (mask & (IN_DELETE_SELF | IN_MOVE_SELF)) watches_.Forget(dir);
       continue;
     }
-    std::string key = dir;
-    if (!key.empty()) key.push_back('/');
-    key.append(name);
-    if ((mask & ~kContentOnly) == 0) {
-      Invalidate(key, /*below=*/false);  // Its bytes; nothing below a file.
+    if ((mask & ~kSameName) == 0) {
+      // Bytes or attributes of one name: that entry (and, for a directory
+      // whose permissions changed, everything below it).
+      std::string key = dir;
+      if (!key.empty()) key.push_back('/');
+      key.append(name);
+      Invalidate(key, /*below=*/(mask & IN_ISDIR) != 0);
       continue;
     }
-    // The name now means something else (or nothing): so does every path
-    // through it, and a watch taken through it follows the old directory.
-    Invalidate(key, /*below=*/true);
-    if (mask & (IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO)) watches_.Forget(key);
+    // A name came, went or was replaced. Every path through it changes, and
+    // so may any entry that reaches it through a symlink elsewhere in this
+    // directory (a ConfigMap's `file -> ..data/file` when `..data` is
+    // swapped; inotify does not say which names are links): everything
+    // below `dir` goes, and watches taken below it, which may follow the
+    // old directories, are taken again when next needed.
+    Invalidate(dir, /*below=*/true);
+    watches_.Forget(dir, /*strictly_below=*/true);
   }
   if (mask & IN_IGNORED) watches_.OnWatchGone(wd);
 }

@@ -41,9 +41,14 @@ void WatchTable::Release(std::string_view key) {
   keys_.erase(it);
 }
 
-void WatchTable::Forget(std::string_view key) {
+void WatchTable::Forget(std::string_view key, bool strictly_below) {
   for (auto& [name, k] : keys_) {
-    if (k.wd >= 0 && KeyIsAtOrBelow(name, key)) Unbind(name, &k);
+    if (k.wd < 0 || !KeyIsAtOrBelow(name, key)) continue;
+    if (strictly_below && name.size() == key.size()) continue;
+    // Keys of the root's path (NUL-prefixed) are never below a directory
+    // key, except below "": those are not ours to forget.
+    if (!name.empty() && name[0] == '\0') continue;
+    Unbind(name, &k);
   }
 }
 

@@ -192,8 +192,20 @@ void Worker::Run(std::latch* armed) {
     unsigned head;
     unsigned count = 0;
     io_uring_cqe* cqe;
+    // A change to the files must be known before any request of the same
+    // batch looks at them: a RECV issued inline at submission can post its
+    // CQE ahead of an inotify wake-up that happened earlier but ran as
+    // deferred task work. So the inotify poll's CQE goes first.
+    const io_uring_cqe* inotify_cqe = nullptr;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      Dispatch(cqe);
+      if (file_cache_->IsInotifyPoll(io_uring_cqe_get_data64(cqe))) {
+        inotify_cqe = cqe;
+        Dispatch(cqe);
+        break;
+      }
+    }
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      if (cqe != inotify_cqe) Dispatch(cqe);
       ++count;
     }
     io_uring_cq_advance(&ring_, count);

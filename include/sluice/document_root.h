@@ -87,8 +87,9 @@ class DocumentRoot {
   // With the file cache's inotify (null: the tick alone): watch the path.
   void Start(FileCache* cache);
 
-  // False while a re-resolution is under way: new opens must Wait().
-  bool ready() const { return !resolving_; }
+  // False while inotify events are being read (one may concern the root's
+  // path) or a re-resolution is under way: new opens must Wait().
+  bool ready() const { return !resolving_ && !events_pending_; }
   // `conn` resumes (Connection::ResumeOpen) once the root is resolved.
   void Wait(Connection* conn);
   // The current generation, held once more for the caller.
@@ -102,9 +103,14 @@ class DocumentRoot {
   void OnWatchEvent(const std::string& dir, std::string_view name, uint32_t mask);
   // From the file cache: inotify lost events (overflow): check now.
   void OnEventsLost();
+  // From the file cache: its inotify poll woke (events are being read), and
+  // those events have been applied.
+  void OnEventsPending(int64_t now_ns);
+  void OnEventsApplied();
   // Every worker tick: the backstop check.
   void Tick(int64_t now_ns);
-  void Stop() { stopping_ = true; }
+  // The worker drains: inotify is no longer read.
+  void Stop();
 
   void OnOpen(int res);
   void OnStatx(int res);
@@ -124,9 +130,10 @@ class DocumentRoot {
   bool stopping_ = false;
 
   // Re-resolution: OPENAT then STATX.
+  bool events_pending_ = false;
+  int64_t wait_started_ns_ = 0;  // When ready() last became false.
   bool resolving_ = false;
   bool again_ = false;  // Another change while resolving: resolve once more.
-  int64_t resolve_started_ns_ = 0;
   int new_fd_ = -1;
   Operation open_op_;
   Operation statx_op_;

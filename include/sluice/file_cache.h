@@ -146,6 +146,13 @@ class FileCache {
   void OnInotifyPoll(int res);
   void OnInotify(int res);
   void StopWatching();
+  // True for the user_data of the inotify poll (the worker reaps it first).
+  bool IsInotifyPoll(uint64_t user_data) const {
+    return user_data == reinterpret_cast<uint64_t>(&inotify_poll_op_);
+  }
+  // Between the poll's wake-up and the read that applies the events: what
+  // changed is not known yet.
+  bool events_pending() const { return events_pending_; }
 
  private:
   void Remove(FileInfo* info);

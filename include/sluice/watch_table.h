@@ -42,9 +42,10 @@ class WatchTable {
   int Acquire(const std::string& key);
   // One holder less; at zero the key goes, and its watch with its last key.
   void Release(std::string_view key);
-  // Unbinds `key` and every key below it (`key/...`; "" is everything) from
-  // their watches, keeping the holds: the name now means another directory.
-  void Forget(std::string_view key);
+  // Unbinds `key` and every key below it (`key/...`; "" is everything), or
+  // only those below it, from their watches, keeping the holds: the name
+  // now means another directory.
+  void Forget(std::string_view key, bool strictly_below = false);
   // Drops every key and watch (inotify overflow, a new document root).
   // Holds taken before are void: Release() of an unknown key is a no-op,
   // and generation() changes so holders can tell.
