@@ -75,6 +75,25 @@ void Connection::Resolve() {
 
 void Connection::SubmitOpen() {
   state_ = State::kOpening;
+  // The root's path changed and is being resolved again: the request waits
+  // for the new root rather than opening in the old one.
+  if (!worker_->document_root().ready()) {
+    worker_->document_root().Wait(this);
+    return;
+  }
+  SubmitOpenAt();
+}
+
+void Connection::ResumeOpen() {
+  if (state_ != State::kOpening || io_op_.in_flight || rs_ == nullptr || rs_->loading == nullptr) {
+    return;
+  }
+  SubmitOpenAt();
+  // A deadline or an abort that came while waiting had nothing to cancel.
+  if (interrupt_ != Interrupt::kNone) CancelInFlight();
+}
+
+void Connection::SubmitOpenAt() {
   std::memset(&rs_->how, 0, sizeof(rs_->how));
   // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a tty
   // in the root must not become our terminal.
@@ -83,7 +102,10 @@ void Connection::SubmitOpen() {
   // or symlinks, and /proc-style magic links (Linux 5.6).
   rs_->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
-  io_uring_prep_openat2(sqe, worker_->root_fd(), rs_->loading->key.c_str(), &rs_->how);
+  // Held until the entry dies: io_uring reads the dirfd when the OPENAT2
+  // runs, perhaps later in io-wq.
+  rs_->loading->root = worker_->document_root().Acquire();
+  io_uring_prep_openat2(sqe, rs_->loading->root->fd, rs_->loading->key.c_str(), &rs_->how);
 }
 
 void Connection::OnOpen(int res) {

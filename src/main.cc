@@ -20,7 +20,9 @@
 #include "sluice/ring.h"
 #include "sluice/server.h"
 
-ABSL_FLAG(std::string, root, "www", "Directory to serve (the document root).");
+ABSL_FLAG(std::string, root, "www",
+          "Directory to serve (the document root); symlinks on its path are followed "
+          "again whenever they change.");
 ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
           "Address to listen on: IPv4 HOST:PORT, [IPv6]:PORT, or localhost:PORT. Port 0 picks a "
           "free port (printed at start-up).");

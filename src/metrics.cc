@@ -26,8 +26,8 @@ constexpr OpGroup kOpGroups[] = {
     {"recv", {OpKind::kRecv}, 1},
     {"send", {OpKind::kSend}, 1},
     {"splice", {OpKind::kSpliceIn, OpKind::kSpliceOut}, 2},
-    {"openat", {OpKind::kOpen}, 1},
-    {"statx", {OpKind::kStatx}, 1},
+    {"openat", {OpKind::kOpen, OpKind::kRootOpen}, 2},
+    {"statx", {OpKind::kStatx, OpKind::kRootStatx, OpKind::kRootCheck}, 3},
     {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify}, 3},
     {"write", {OpKind::kLogWrite}, 1},
     {"poll", {OpKind::kPollOut, OpKind::kInotifyPoll}, 2},
@@ -99,8 +99,8 @@ struct Counters {
   uint64_t active = 0, idle = 0, accepted = 0, closed = 0, rejected = 0, timeouts = 0, cut = 0;
   uint64_t bytes = 0, cq_overflow = 0, submit_calls = 0, cqes = 0;
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
-  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_entries = 0,
-           cache_bytes = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0,
+           cache_entries = 0, cache_bytes = 0;
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t in_flight = 0;
   std::array<uint64_t, std::size(kOpGroups)> in_flight_by_group = {};
@@ -128,6 +128,7 @@ struct Counters {
     cache_hits += w.file_cache_hits_total.Get();
     cache_misses += w.file_cache_misses_total.Get();
     cache_evictions += w.file_cache_evictions_total.Get();
+    cache_expired += w.file_cache_expired_total.Get();
     cache_entries += w.file_cache_entries.Get();
     cache_bytes += w.file_cache_content_bytes.Get();
     sq_ready += w.sq_ready.Get();
@@ -167,6 +168,7 @@ struct Counters {
                                 {&cache_hits, o.cache_hits},
                                 {&cache_misses, o.cache_misses},
                                 {&cache_evictions, o.cache_evictions},
+                                {&cache_expired, o.cache_expired},
                                 {&cache_entries, o.cache_entries},
                                 {&cache_bytes, o.cache_bytes},
                                 {&sq_ready, o.sq_ready},
@@ -203,11 +205,9 @@ void CountersJson(const Counters& c, Json* j) {
   (*j)["access_log"] = {{"lines_total", c.log_lines},
                         {"write_errors_total", c.log_errors},
                         {"dropped_lines_total", c.log_dropped}};
-  (*j)["file_cache"] = {{"entries", c.cache_entries},
-                        {"content_bytes", c.cache_bytes},
-                        {"hits_total", c.cache_hits},
-                        {"misses_total", c.cache_misses},
-                        {"evictions_total", c.cache_evictions}};
+  (*j)["file_cache"] = {{"entries", c.cache_entries},           {"content_bytes", c.cache_bytes},
+                        {"hits_total", c.cache_hits},           {"misses_total", c.cache_misses},
+                        {"evictions_total", c.cache_evictions}, {"expired_total", c.cache_expired}};
 }
 
 void AppendMetric(std::string* out, std::string_view name, std::string_view labels, double value) {
@@ -470,6 +470,9 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_file_cache_evictions_total", "counter",
        "Entries dropped to stay within --file_cache_entries / --file_cache_bytes.",
        [](const WorkerMetrics& w) { return w.file_cache_evictions_total.Get(); }},
+      {"sluice_file_cache_expired_total", "counter",
+       "Entries dropped after --file_cache_valid without a change event.",
+       [](const WorkerMetrics& w) { return w.file_cache_expired_total.Get(); }},
   };
   for (const PerWorker& m : kPerWorker) {
     AppendHelp(&out, m.name, m.type, m.help);

@@ -40,6 +40,12 @@ const char* OpKindName(OpKind kind) {
       return "inotify";
     case OpKind::kInotifyPoll:
       return "inotify_poll";
+    case OpKind::kRootOpen:
+      return "root_openat";
+    case OpKind::kRootStatx:
+      return "root_statx";
+    case OpKind::kRootCheck:
+      return "root_check";
     case OpKind::kCloseFile:
       return "close_file";
     case OpKind::kCancel:

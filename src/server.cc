@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sluice/access_log.h"
+#include "sluice/document_root.h"
 #include "sluice/listener.h"
 #include "sluice/log.h"
 #include "sluice/metrics.h"
@@ -122,9 +123,11 @@ absl::Status RunServer(const ServerConfig& given) {
 
   absl::StatusOr<int> root_fd = OpenRoot(config.root);
   if (!root_fd.ok()) return root_fd.status();
-  if (char* real = realpath(config.root.c_str(), nullptr)) {
-    config.root_realpath = real;
-    free(real);
+  if (char* cwd = getcwd(nullptr, 0)) {
+    config.root_path = AbsoluteRootPath(config.root, cwd);
+    free(cwd);
+  } else {
+    config.root_path = config.root;
   }
   absl::StatusOr<SocketAddress> address = ParseListenAddress(config.listen);
   if (!address.ok()) {

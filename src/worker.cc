@@ -1,11 +1,13 @@
 #include "sluice/worker.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,7 +27,6 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
     : index_(index),
       cpu_(cpu),
       config_(config),
-      root_fd_(root_fd),
       listen_fd_(listen_fd),
       pipes_(config.pipe_bytes, config.idle_pipes_max),
       now_ns_(MonotonicNanos()),
@@ -39,9 +40,17 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
   metrics_listen_fd_ = metrics_listen_fd;
   metrics_.cpu = cpu;
   if (access_log != nullptr) access_log_ = std::make_unique<AccessLogWriter>(this, access_log);
+  // Each worker's own descriptor: each replaces it on its own when the
+  // root's path changes. Start-up, so plain syscalls.
+  struct stat st = {};
+  const int own_root = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
+  if (own_root >= 0) fstat(own_root, &st);
+  document_root_ = std::make_unique<DocumentRoot>(
+      this, config.root_path.empty() ? config.root : config.root_path, own_root,
+      static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
   file_cache_ =
       std::make_unique<FileCache>(this, config.file_cache_entries, config.file_cache_bytes,
-                                  config.file_cache_valid, config.root_realpath);
+                                  config.file_cache_valid, document_root_.get());
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
@@ -53,6 +62,7 @@ Worker::~Worker() {
   tearing_down_ = true;
   connections_.clear();  // Closes any descriptors they still hold.
   file_cache_.reset();
+  document_root_.reset();
   if (buf_ring_ != nullptr) {
     io_uring_unregister_buf_ring(&ring_, kRecvBufferGroup);
     munmap(buf_ring_, buf_ring_bytes_);
@@ -149,6 +159,7 @@ void Worker::SubmitCancel(Operation* op) {
 
 void Worker::Run(std::latch* armed) {
   file_cache_->Start();
+  document_root_->Start(file_cache_.get());
   SubmitAccept();
   SubmitMetricsAccept();
   SubmitWake();
@@ -182,8 +193,20 @@ void Worker::Run(std::latch* armed) {
     unsigned head;
     unsigned count = 0;
     io_uring_cqe* cqe;
+    // A change to the files must be known before any request of the same
+    // batch looks at them: a RECV issued inline at submission can post its
+    // CQE ahead of an inotify wake-up that happened earlier but ran as
+    // deferred task work. So the inotify poll's CQE goes first.
+    const io_uring_cqe* inotify_cqe = nullptr;
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      Dispatch(cqe);
+      if (file_cache_->IsInotifyPoll(io_uring_cqe_get_data64(cqe))) {
+        inotify_cqe = cqe;
+        Dispatch(cqe);
+        break;
+      }
+    }
+    io_uring_for_each_cqe(&ring_, head, cqe) {
+      if (cqe != inotify_cqe) Dispatch(cqe);
       ++count;
     }
     io_uring_cq_advance(&ring_, count);
@@ -236,6 +259,15 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
       break;
     case OpKind::kInotifyPoll:
       file_cache_->OnInotifyPoll(cqe->res);
+      break;
+    case OpKind::kRootOpen:
+      document_root_->OnOpen(cqe->res);
+      break;
+    case OpKind::kRootStatx:
+      document_root_->OnStatx(cqe->res);
+      break;
+    case OpKind::kRootCheck:
+      document_root_->OnCheck(cqe->res);
       break;
     case OpKind::kAcceptRetry:
       if (!stopping_ && !accept_paused_) SubmitAccept();
@@ -368,6 +400,7 @@ void Worker::SubmitTick() {
 
 void Worker::OnTick(int /*res*/) {
   if (access_log_) access_log_->Tick();
+  document_root_->Tick(now_ns_);
   if (stopping_ && !forced_ && MonotonicNanos() >= drain_deadline_ns_) ForceCloseAll();
   SubmitTick();
 }
@@ -381,6 +414,7 @@ void Worker::BeginDrain() {
   if (accept_op_.in_flight) SubmitCancel(&accept_op_);
   if (metrics_accept_op_.in_flight) SubmitCancel(&metrics_accept_op_);
   file_cache_->StopWatching();
+  document_root_->Stop();
   for (int* fd : {&listen_fd_, &metrics_listen_fd_}) {
     if (*fd < 0) continue;
     shutdown(*fd, SHUT_RDWR);

@@ -159,6 +159,9 @@ class Connection {
   }
   // Recv buffers are back after an ENOBUFS: arm the RECV again.
   void RetryRecv();
+  // The document root is resolved again: issue the OPENAT2 that waited for
+  // it (DocumentRoot::Wait). Ignored unless still waiting.
+  void ResumeOpen();
 
  private:
   io_uring_sqe* Prep(Operation* op, OpKind kind);
@@ -205,6 +208,7 @@ class Connection {
   void StartFile();
   void Resolve();
   void SubmitOpen();
+  void SubmitOpenAt();
   void OnOpen(int res);
   void SubmitStatx();
   void OnStatx(int res);

@@ -116,7 +116,9 @@ struct WorkerMetrics {
   Cell log_lines_total, log_write_errors_total, log_dropped_lines_total;
   // Open-file cache: lookups answered from it or not, entries dropped to
   // make room, and its size.
+  // expired: dropped after --file_cache_valid without a change event.
   Cell file_cache_hits_total, file_cache_misses_total, file_cache_evictions_total;
+  Cell file_cache_expired_total;
   Cell file_cache_entries, file_cache_content_bytes;
 };
 

@@ -30,6 +30,9 @@ enum class OpKind : uint8_t {
   kLogWrite,     // WRITE of a worker's access-log buffer.
   kInotify,      // READ of the open-file cache's inotify descriptor.
   kInotifyPoll,  // POLL_ADD on it.
+  kRootOpen,     // OPENAT of the document root's path (a re-resolution).
+  kRootStatx,    // STATX of what that opened.
+  kRootCheck,    // The per-tick STATX of the document root's path.
   // Fire-and-forget: results unused, user_data is FireAndForgetTag(kind).
   kCloseFile,
   kCancel,

@@ -19,6 +19,7 @@
 #include "sluice/access_log.h"
 #include "sluice/config.h"
 #include "sluice/connection.h"
+#include "sluice/document_root.h"
 #include "sluice/file_cache.h"
 #include "sluice/http_date.h"
 #include "sluice/metrics.h"
@@ -31,8 +32,9 @@ namespace sluice {
 
 class Worker {
  public:
-  // `metrics_listen_fd` (or -1): a --metrics_listen socket served by this
-  // worker; `access_log` (or null): the shared access-log file.
+  // `root_fd`: the document root opened at start-up (the worker keeps its
+  // own duplicate); `metrics_listen_fd` (or -1): a --metrics_listen socket
+  // served by this worker; `access_log` (or null): the shared access-log file.
   Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd,
          int metrics_listen_fd, AccessLogFile* access_log);
   ~Worker();
@@ -56,7 +58,8 @@ class Worker {
   // (a linked chain split across two submissions loses its link).
   void ReserveSqes(unsigned count);
   const ServerConfig& config() const { return config_; }
-  int root_fd() const { return root_fd_; }
+  // The document root as it is now (it follows deploys).
+  DocumentRoot& document_root() { return *document_root_; }
   const DateCache& date() const { return date_; }
   PipePool& pipes() { return pipes_; }
   bool stopping() const { return stopping_; }
@@ -137,7 +140,6 @@ class Worker {
   const int index_;
   const int cpu_;
   const ServerConfig& config_;
-  const int root_fd_;
   int listen_fd_;
   int wake_fd_ = -1;
   io_uring ring_ = {};
@@ -152,6 +154,7 @@ class Worker {
   Operation metrics_accept_op_;
   int metrics_listen_fd_ = -1;
   std::unique_ptr<AccessLogWriter> access_log_;
+  std::unique_ptr<DocumentRoot> document_root_;  // Outlives file_cache_.
   std::unique_ptr<FileCache> file_cache_;
   bool tearing_down_ = false;  // In the destructor: close synchronously.
 
