@@ -1,7 +1,13 @@
 #include "sluice/pipe_pool.h"
 
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include <cstdlib>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/log.h"
 
 namespace sluice {
 
@@ -36,6 +42,15 @@ bool PipePool::Acquire(Pipe* out) {
 
 void PipePool::Release(const Pipe& pipe, bool empty) {
   --lent_;
+#ifdef SLUICE_CHAOS
+  // A pooled pipe is empty, or the next response sends this one's bytes.
+  // The check costs a system call, so only the fault-injection build has it.
+  int queued = 0;
+  if (empty && ioctl(pipe.read_fd, FIONREAD, &queued) == 0 && queued != 0) {
+    LogError(absl::StrCat("invariant broken: a pipe released as empty holds ", queued, " bytes"));
+    std::abort();
+  }
+#endif
   if (empty && idle_.size() < idle_max_) {
     idle_.push_back(pipe);
     return;
