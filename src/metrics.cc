@@ -102,6 +102,7 @@ struct Counters {
   uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0,
            cache_entries = 0, cache_bytes = 0;
   uint64_t sq_ready = 0, cq_ready = 0;
+  uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
   uint64_t in_flight = 0;
   std::array<uint64_t, std::size(kOpGroups)> in_flight_by_group = {};
   std::map<std::string, uint64_t> by_method;
@@ -133,6 +134,10 @@ struct Counters {
     cache_bytes += w.file_cache_content_bytes.Get();
     sq_ready += w.sq_ready.Get();
     cq_ready += w.cq_ready.Get();
+    recv_buffers += w.recv_buffers.Get();
+    recv_buffers_free += w.recv_buffers_free.Get();
+    pipes_lent += w.pipes_lent.Get();
+    pipes_idle += w.pipes_idle.Get();
     for (size_t g = 0; g < std::size(kOpGroups); ++g) {
       const uint64_t n = InFlight(w, kOpGroups[g]);  // The groups cover every kind.
       in_flight_by_group[g] += n;
@@ -173,6 +178,10 @@ struct Counters {
                                 {&cache_bytes, o.cache_bytes},
                                 {&sq_ready, o.sq_ready},
                                 {&cq_ready, o.cq_ready},
+                                {&recv_buffers, o.recv_buffers},
+                                {&recv_buffers_free, o.recv_buffers_free},
+                                {&pipes_lent, o.pipes_lent},
+                                {&pipes_idle, o.pipes_idle},
                                 {&in_flight, o.in_flight},
                                 {&requests, o.requests}}) {
       *mine += theirs;
@@ -208,6 +217,10 @@ void CountersJson(const Counters& c, Json* j) {
   (*j)["file_cache"] = {{"entries", c.cache_entries},           {"content_bytes", c.cache_bytes},
                         {"hits_total", c.cache_hits},           {"misses_total", c.cache_misses},
                         {"evictions_total", c.cache_evictions}, {"expired_total", c.cache_expired}};
+  (*j)["buffers"] = {{"recv_buffers", c.recv_buffers},
+                     {"recv_buffers_free", c.recv_buffers_free},
+                     {"pipes_lent", c.pipes_lent},
+                     {"pipes_idle", c.pipes_idle}};
 }
 
 void AppendMetric(std::string* out, std::string_view name, std::string_view labels, double value) {
@@ -473,6 +486,15 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_file_cache_expired_total", "counter",
        "Entries dropped after --file_cache_valid without a change event.",
        [](const WorkerMetrics& w) { return w.file_cache_expired_total.Get(); }},
+      {"sluice_recv_buffers", "gauge", "Provided receive buffers registered with the ring.",
+       [](const WorkerMetrics& w) { return w.recv_buffers.Get(); }},
+      {"sluice_recv_buffers_free", "gauge",
+       "Provided receive buffers in the ring (all of them when idle).",
+       [](const WorkerMetrics& w) { return w.recv_buffers_free.Get(); }},
+      {"sluice_pipes_lent", "gauge", "Splice pipes lent to responses in progress.",
+       [](const WorkerMetrics& w) { return w.pipes_lent.Get(); }},
+      {"sluice_pipes_idle", "gauge", "Empty splice pipes kept for reuse.",
+       [](const WorkerMetrics& w) { return w.pipes_idle.Get(); }},
   };
   for (const PerWorker& m : kPerWorker) {
     AppendHelp(&out, m.name, m.type, m.help);

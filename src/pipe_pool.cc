@@ -48,10 +48,10 @@ bool PipePool::Acquire(Pipe* out) {
 void PipePool::Release(const Pipe& pipe, bool empty) {
   SLUICE_CHECK(lent_ > 0, "only a lent pipe comes back");
   --lent_;
+  // The caller's count of bytes in the pipe must agree with the kernel's:
+  // a pooled pipe with bytes in it would send them to the next client.
+  SLUICE_DCHECK(!empty || PipeHolds(pipe) == 0, "a pipe released as empty is empty");
   if (empty && idle_.size() < idle_max_) {
-    // The caller's count of bytes in the pipe must agree with the kernel's:
-    // a pooled pipe with bytes in it would send them to the next client.
-    SLUICE_DCHECK(PipeHolds(pipe) == 0, "a pooled pipe is empty");
     idle_.push_back(pipe);
     return;
   }

@@ -24,6 +24,9 @@
 #include "sluice/log.h"
 #include "sluice/metrics.h"
 #include "sluice/worker.h"
+#ifdef SLUICE_CHAOS
+#include "sluice/chaos.h"
+#endif
 
 namespace sluice {
 namespace {
@@ -262,6 +265,10 @@ absl::Status RunServer(const ServerConfig& given) {
 
   // "listening on" means every worker has its accept in the kernel.
   armed.wait();
+#ifdef SLUICE_CHAOS
+  // A chaos build says how to replay this run before anything is served.
+  LogInfo(absl::StrCat("chaos: fault injection on, ", ChaosOptions::Process().Describe()));
+#endif
   LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", bound.ToString(),
                        " threads=", config.threads, " root=", config.root, " ring=",
                        workers[0]->ring_info().setup_flags_text, " kernel=", KernelRelease()));

@@ -94,6 +94,8 @@ absl::Status Worker::Init() {
   SetUpBufferRing();
   scratch_ = std::make_unique<char[]>(kScratchBytes);
   metrics_.sq_entries.Set(ring_info_.sq_entries);
+  metrics_.recv_buffers.Set(buf_ring_ != nullptr ? recv_buffer_count_ : 0);
+  metrics_.recv_buffers_free.Set(buf_ring_ != nullptr ? recv_buffer_count_ : 0);
   metrics_.cq_entries.Set(ring_info_.cq_entries);
   return absl::OkStatus();
 }
@@ -107,6 +109,9 @@ void Worker::RequestStop() {
 
 void Worker::SubmitPending() {
   metrics_.submit_calls_total.Add();
+#ifdef SLUICE_CHAOS
+  chaos_.BeforeSubmit(&ring_);
+#endif
   const int ret = io_uring_submit(&ring_);
   if (ret < 0 && ret != -EBUSY && ret != -EAGAIN && ret != -EINTR) {
     LogError(absl::StrCat("worker ", index_, ": io_uring_submit: ", strerror(-ret)));
@@ -164,8 +169,7 @@ void Worker::Run(std::latch* armed) {
   SubmitMetricsAccept();
   SubmitWake();
   SubmitTick();
-  metrics_.submit_calls_total.Add();
-  io_uring_submit(&ring_);
+  SubmitPending();
   if (armed != nullptr) armed->count_down();
   now_ns_ = MonotonicNanos();
   for (;;) {
@@ -174,7 +178,14 @@ void Worker::Run(std::latch* armed) {
     date_.Refresh(time(nullptr));
     wheel_.Advance(now_s(),
                    [](TimerNode* node) { static_cast<Connection*>(node->owner)->OnTimeout(); });
-    if (stopping_ && active_ == 0) {
+#ifdef SLUICE_CHAOS
+    if (Operation* op = chaos_.PickCancel()) SubmitCancel(op);
+    // Held completions are still to come: neither end nor sleep.
+    const bool holding = chaos_.holding();
+#else
+    constexpr bool holding = false;
+#endif
+    if (stopping_ && active_ == 0 && !holding) {
       // Last lines of the access log go out before the worker ends.
       if (access_log_ == nullptr) break;
       access_log_->Flush();
@@ -182,7 +193,10 @@ void Worker::Run(std::latch* armed) {
     }
     metrics_.submit_calls_total.Add();
     metrics_.sq_ready.Set(io_uring_sq_ready(&ring_));
-    const int ret = io_uring_submit_and_wait(&ring_, 1);
+#ifdef SLUICE_CHAOS
+    chaos_.BeforeSubmit(&ring_);
+#endif
+    const int ret = io_uring_submit_and_wait(&ring_, holding ? 0 : 1);
     // Deadlines and latencies of this batch count from when it was reaped,
     // not from before the wait. One clock read per batch, not per request.
     now_ns_ = MonotonicNanos();
@@ -190,26 +204,7 @@ void Worker::Run(std::latch* armed) {
       LogError(absl::StrCat("worker ", index_, ": io_uring_submit_and_wait: ", strerror(-ret)));
       break;
     }
-    unsigned head;
-    unsigned count = 0;
-    io_uring_cqe* cqe;
-    // A change to the files must be known before any request of the same
-    // batch looks at them: a RECV issued inline at submission can post its
-    // CQE ahead of an inotify wake-up that happened earlier but ran as
-    // deferred task work. So the inotify poll's CQE goes first.
-    const io_uring_cqe* inotify_cqe = nullptr;
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      if (file_cache_->IsInotifyPoll(io_uring_cqe_get_data64(cqe))) {
-        inotify_cqe = cqe;
-        Dispatch(cqe);
-        break;
-      }
-    }
-    io_uring_for_each_cqe(&ring_, head, cqe) {
-      if (cqe != inotify_cqe) Dispatch(cqe);
-      ++count;
-    }
-    io_uring_cq_advance(&ring_, count);
+    const unsigned count = ReapCompletions();
     if (!waiting_for_buffers_.empty()) RetryWaitingRecvs();
     metrics_.cqes_total.Add(count);
     metrics_.cq_ready.Set(count);
@@ -217,10 +212,73 @@ void Worker::Run(std::latch* armed) {
     metrics_.cq_overflow_total.Set(*ring_.cq.koverflow);
     metrics_.active.Set(active_);
     metrics_.idle_keepalive.Set(idle_.size());
+    if (buf_ring_ != nullptr)
+      metrics_.recv_buffers_free.Set(recv_buffer_count_ - recv_buffers_lent_);
+    metrics_.pipes_lent.Set(pipes_.lent());
+    metrics_.pipes_idle.Set(pipes_.idle());
   }
   // Worker-level operations (accept, wake, tick) may still be armed; the
   // ring's teardown cancels them.
+#ifdef SLUICE_CHAOS
+  LogInfo(chaos_.Summary());
+#endif
 }
+
+unsigned Worker::ReapCompletions() {
+  unsigned head;
+  unsigned count = 0;
+  io_uring_cqe* cqe;
+  // A change to the files must be known before any request of the same
+  // batch looks at them: a RECV issued inline at submission can post its
+  // CQE ahead of an inotify wake-up that happened earlier but ran as
+  // deferred task work. So the inotify poll's CQE goes first.
+  const io_uring_cqe* inotify_cqe = nullptr;
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    if (file_cache_->IsInotifyPoll(io_uring_cqe_get_data64(cqe))) {
+      inotify_cqe = cqe;
+      Dispatch(cqe);
+      break;
+    }
+  }
+  io_uring_for_each_cqe(&ring_, head, cqe) {
+    ++count;
+    if (cqe == inotify_cqe) continue;
+#ifdef SLUICE_CHAOS
+    // The CQE is copied: the held ones outlive this batch's CQ slots.
+    ChaosCqe c{cqe->user_data, cqe->res, cqe->flags};
+    if (!chaos_.Hold(&c)) {
+      io_uring_cqe copy = {};
+      copy.user_data = c.user_data;
+      copy.res = c.res;
+      copy.flags = c.flags;
+      Dispatch(&copy);
+    }
+    ChaosDeadlines();
+#else
+    Dispatch(cqe);
+#endif
+  }
+  io_uring_cq_advance(&ring_, count);
+#ifdef SLUICE_CHAOS
+  chaos_.DeliverDue([this](const ChaosCqe& c) {
+    io_uring_cqe copy = {};
+    copy.user_data = c.user_data;
+    copy.res = c.res;
+    copy.flags = c.flags;
+    Dispatch(&copy);
+  });
+#endif
+  return count;
+}
+
+#ifdef SLUICE_CHAOS
+void Worker::ChaosDeadlines() {
+  int skew_s = 0;
+  if (!chaos_.EarlyDeadlines(&skew_s)) return;
+  wheel_.Advance(now_s() + skew_s,
+                 [](TimerNode* node) { static_cast<Connection*>(node->owner)->OnTimeout(); });
+}
+#endif
 
 void Worker::Dispatch(const io_uring_cqe* cqe) {
   const uint64_t tag = io_uring_cqe_get_data64(cqe);
@@ -230,6 +288,7 @@ void Worker::Dispatch(const io_uring_cqe* cqe) {
     return;
   }
   auto* op = reinterpret_cast<Operation*>(tag);
+  if (cqe->flags & IORING_CQE_F_BUFFER) ++recv_buffers_lent_;
   const bool more = (cqe->flags & IORING_CQE_F_MORE) != 0;
   if (!more) metrics_.in_flight[static_cast<size_t>(op->kind)].Sub();
   if (op->owner != this) {
@@ -472,6 +531,7 @@ void Worker::RecycleRecvBuffer(uint16_t bid) {
   io_uring_buf_ring_add(buf_ring_, recv_buffer(bid), recv_buffer_bytes_, bid,
                         io_uring_buf_ring_mask(recv_buffer_count_), 0);
   io_uring_buf_ring_advance(buf_ring_, 1);
+  --recv_buffers_lent_;
 }
 
 void Worker::DisableMultishotRecv() {

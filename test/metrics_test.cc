@@ -292,6 +292,10 @@ struct Fixture {
       w.file_cache_evictions_total.Set(k - 1);
       w.file_cache_entries.Set(12 * k);
       w.file_cache_content_bytes.Set(4096 * k);
+      w.recv_buffers.Set(64 * k);
+      w.recv_buffers_free.Set(60 * k);
+      w.pipes_lent.Set(k);
+      w.pipes_idle.Set(3 * k);
       workers.push_back(&w);
     }
   }
@@ -473,6 +477,10 @@ TEST(RenderMetricsJson, TotalsAreSumsOverWorkers) {
                            "/file_cache/hits_total",
                            "/file_cache/misses_total",
                            "/file_cache/evictions_total",
+                           "/buffers/recv_buffers",
+                           "/buffers/recv_buffers_free",
+                           "/buffers/pipes_lent",
+                           "/buffers/pipes_idle",
                            "/latency/count"}) {
     const Json::json_pointer p(path);
     ASSERT_TRUE(t.contains(p)) << path;

@@ -120,6 +120,9 @@ struct WorkerMetrics {
   Cell file_cache_hits_total, file_cache_misses_total, file_cache_evictions_total;
   Cell file_cache_expired_total;
   Cell file_cache_entries, file_cache_content_bytes;
+  // Resources that must all be back at idle: provided receive buffers in
+  // the ring (of recv_buffers), pipes lent to responses and kept idle.
+  Cell recv_buffers, recv_buffers_free, pipes_lent, pipes_idle;
 };
 
 struct ServerInfo {

@@ -17,6 +17,9 @@
 
 #include "absl/status/status.h"
 #include "sluice/access_log.h"
+#ifdef SLUICE_CHAOS
+#include "sluice/chaos.h"
+#endif
 #include "sluice/config.h"
 #include "sluice/connection.h"
 #include "sluice/document_root.h"
@@ -86,6 +89,7 @@ class Worker {
   bool multishot_recv() const { return buf_ring_ != nullptr && multishot_recv_; }
   void DisableMultishotRecv();
   unsigned recv_buffer_bytes() const { return recv_buffer_bytes_; }
+  unsigned recv_buffer_count() const { return recv_buffer_count_; }
   char* recv_buffer(uint16_t bid) { return recv_buffers_.get() + size_t{bid} * recv_buffer_bytes_; }
   void RecycleRecvBuffer(uint16_t bid);
   // `conn` got ENOBUFS; its RECV is re-armed after this batch of completions.
@@ -117,6 +121,8 @@ class Worker {
 
  private:
   void Dispatch(const io_uring_cqe* cqe);
+  // Walks the CQ ring, dispatches, advances it once.
+  unsigned ReapCompletions();
   void SubmitPending();  // Hands the prepared SQEs to the kernel.
   void SubmitAccept();
   void SubmitMetricsAccept();
@@ -201,6 +207,14 @@ class Worker {
   TimerWheel wheel_;
   IntrusiveList idle_;  // Idle keep-alive connections, oldest first.
   uint64_t random_ = 0x9E3779B97F4A7C15ull;
+  // Provided buffers the kernel has not handed back to us (in a CQE) plus
+  // those we have not recycled: the ring is full when this is 0.
+  size_t recv_buffers_lent_ = 0;
+#ifdef SLUICE_CHAOS
+  Chaos chaos_{ChaosOptions::Process(), index_, this};
+  // Deadline processing at an unusual moment, possibly early.
+  void ChaosDeadlines();
+#endif
 };
 
 }  // namespace sluice
