@@ -251,7 +251,12 @@ def fd_count(pid):
 def idle_state(m):
     """What must return to its start-up value at idle."""
     t = m["totals"]
-    return {"in_flight": t["ring"]["in_flight"], "active": t["connections"]["active"],
+    in_flight = dict(t["ring"]["in_flight"])
+    # A worker is either accepting or, after an (injected) accept error,
+    # waiting on its back-off timeout to accept again: at idle either is
+    # right, so the two are compared together.
+    in_flight["accept_or_retry"] = in_flight.pop("accept") + in_flight.pop("timeout")
+    return {"in_flight": in_flight, "active": t["connections"]["active"],
             "pipes_lent": t["buffers"]["pipes_lent"],
             "recv_buffers_missing": t["buffers"]["recv_buffers"] - t["buffers"]["recv_buffers_free"]}
 
