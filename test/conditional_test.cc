@@ -3,7 +3,7 @@
 // RequestParser over request text, so the fields look exactly as the server
 // sees them.
 
-#include "sluice/conditional.h"
+#include "sluice/http/conditional.h"
 
 #include <algorithm>
 #include <ctime>
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "sluice/http_date.h"
-#include "sluice/http_parser.h"
+#include "sluice/http/http_date.h"
+#include "sluice/http/http_parser.h"
 
 namespace sluice {
 namespace {

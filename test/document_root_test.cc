@@ -1,7 +1,7 @@
 // RootWatchPoints and AbsoluteRootPath: which directories a document root's
 // path depends on, symlinks expanded, with a fake readlink.
 
-#include "sluice/document_root.h"
+#include "sluice/serve/document_root.h"
 
 #include <map>
 #include <optional>

@@ -1,6 +1,6 @@
 // PlanFileResponse without a socket: precedence of 304/412/416, validators
 // per coding, Vary, ranges, HEAD, and bytes from memory versus the file.
-#include "sluice/file_plan.h"
+#include "sluice/serve/file_plan.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Unit tests for HTTP date formatting and parsing (RFC 9110 §5.6.7).
-#include "sluice/http_date.h"
+#include "sluice/http/http_date.h"
 
 #include <gtest/gtest.h>
 

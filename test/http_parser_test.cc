@@ -1,5 +1,5 @@
 // Unit tests for the resumable request-head parser (RFC 9112 §2-§5).
-#include "sluice/http_parser.h"
+#include "sluice/http/http_parser.h"
 
 #include <gtest/gtest.h>
 

@@ -2,7 +2,7 @@
 // and the two renderings of a scrape (JSON parsed back with nlohmann::json,
 // Prometheus text checked line by line against the exposition format).
 
-#include "sluice/metrics.h"
+#include "sluice/serve/metrics.h"
 
 #include <algorithm>
 #include <array>
@@ -21,7 +21,7 @@
 
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "sluice/operation.h"
+#include "sluice/io/operation.h"
 
 namespace sluice {
 namespace {

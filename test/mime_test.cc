@@ -1,5 +1,5 @@
 // Unit tests for the extension → Content-Type table.
-#include "sluice/mime.h"
+#include "sluice/http/mime.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Unit tests for request-target resolution and path encoding.
-#include "sluice/path.h"
+#include "sluice/http/path.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // ParseRange (RFC 9110 §14.1-§14.2): syntax, satisfiability, 64-bit
 // saturation, the max_ranges limit and merging, as a table.
 
-#include "sluice/range.h"
+#include "sluice/http/range.h"
 
 #include <algorithm>
 #include <cstddef>

@@ -1,5 +1,5 @@
 // Unit tests for response-head writing.
-#include "sluice/response.h"
+#include "sluice/http/response.h"
 
 #include <gtest/gtest.h>
 

@@ -1,7 +1,7 @@
 // WatchTable: the bookkeeping between inotify watch descriptors and the
 // directory keys they stand for, with a fake kernel.
 
-#include "sluice/watch_table.h"
+#include "sluice/io/watch_table.h"
 
 #include <algorithm>
 #include <map>

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/http_parser.h"
+#include "sluice/http/http_parser.h"
 
 namespace sluice {
 namespace {

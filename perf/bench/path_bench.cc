@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "sluice/path.h"
+#include "sluice/http/path.h"
 
 namespace sluice {
 namespace {

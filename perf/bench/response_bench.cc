@@ -1,5 +1,5 @@
 // The head of a 200 response for a file, written the way the server's file
-// path writes it (src/file_response.cc): status line and common fields,
+// path writes it (src/serve/file_response.cc): status line and common fields,
 // Last-Modified, ETag, Vary, Accept-Ranges, Content-Type, Content-Length,
 // the blank line; into one std::string reused between responses.
 #include <benchmark/benchmark.h>
@@ -8,9 +8,9 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/http_date.h"
-#include "sluice/mime.h"
-#include "sluice/response.h"
+#include "sluice/http/http_date.h"
+#include "sluice/http/mime.h"
+#include "sluice/http/response.h"
 
 namespace sluice {
 namespace {

@@ -23,9 +23,9 @@
 #include <string_view>
 #include <vector>
 
-#include "sluice/conditional.h"
-#include "sluice/http_date.h"
-#include "sluice/http_parser.h"
+#include "sluice/http/conditional.h"
+#include "sluice/http/http_date.h"
+#include "sluice/http/http_parser.h"
 
 namespace {
 

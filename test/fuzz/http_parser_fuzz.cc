@@ -13,7 +13,7 @@
 #include <memory>
 #include <string_view>
 
-#include "sluice/http_parser.h"
+#include "sluice/http/http_parser.h"
 
 namespace {
 

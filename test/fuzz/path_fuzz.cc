@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/path.h"
+#include "sluice/http/path.h"
 
 namespace {
 

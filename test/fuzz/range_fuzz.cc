@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "sluice/range.h"
+#include "sluice/http/range.h"
 
 namespace {
 

@@ -1,0 +1,87 @@
+// Access log in nginx's "combined" format. AccessLogFile is the shared,
+// reopenable file (SIGUSR1 → Reopen() on the main thread); each worker owns
+// an AccessLogWriter that buffers lines and writes them through its ring
+// (IORING_OP_WRITE), so logging never blocks serving. A failed or short
+// write is counted and retried; a full buffer drops lines (counted).
+#ifndef SLUICE_SERVE_ACCESS_LOG_H_
+#define SLUICE_SERVE_ACCESS_LOG_H_
+
+#include <atomic>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "sluice/io/operation.h"
+
+namespace sluice {
+
+class Worker;
+
+class AccessLogFile {
+ public:
+  // `path` "-" means standard output.
+  static absl::StatusOr<std::unique_ptr<AccessLogFile>> Open(const std::string& path);
+  ~AccessLogFile();
+
+  // Main thread: open the path again (after logrotate moved it). Workers
+  // hold their own duplicates and switch at their next tick, so the shared
+  // descriptor can be replaced at once.
+  absl::Status Reopen();
+
+  // Worker side: the current generation and a duplicate of its descriptor.
+  uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
+  int DupCurrent() const;
+
+ private:
+  AccessLogFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  mutable std::mutex mu_;  // Guards fd_: Reopen() on the main thread vs. DupCurrent() on a worker.
+  int fd_;
+  std::atomic<uint64_t> generation_{0};
+};
+
+class AccessLogWriter {
+ public:
+  AccessLogWriter(Worker* worker, AccessLogFile* file);
+  ~AccessLogWriter();
+  AccessLogWriter(const AccessLogWriter&) = delete;
+  AccessLogWriter& operator=(const AccessLogWriter&) = delete;
+
+  // "METHOD TARGET VERSION"; all empty when the request line was unusable.
+  struct RequestLine {
+    std::string_view method, target, version;
+  };
+  // Appends one line (without its newline). Fields are escaped as nginx does.
+  void Log(std::string_view remote_addr, time_t now, const RequestLine& request, int status,
+           uint64_t body_bytes, std::string_view referer, std::string_view user_agent);
+  // Submits a write if lines are waiting and none is in flight.
+  void Flush();
+  // Once per tick: flush, and switch descriptors after a reopen.
+  void Tick();
+  void OnWrite(int res);
+  bool in_flight() const { return op_.in_flight; }
+  Operation* op() { return &op_; }
+
+ private:
+  static constexpr size_t kFlushBytes = 32 * 1024;
+  static constexpr size_t kMaxBufferedBytes = 4 * 1024 * 1024;
+
+  Worker* worker_;
+  AccessLogFile* file_;
+  int fd_ = -1;
+  uint64_t generation_ = 0;
+  std::string pending_;  // Lines not yet handed to the kernel.
+  std::string writing_;  // The buffer of the write in flight.
+  size_t written_ = 0;   // Bytes of writing_ already written.
+  Operation op_;
+  time_t time_cached_ = -1;
+  char time_text_[32] = {};
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_SERVE_ACCESS_LOG_H_

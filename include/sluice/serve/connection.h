@@ -1,0 +1,303 @@
+// One client connection: an explicit state machine advanced by completions.
+//
+// At most one data-path operation (io_op_) is in the kernel at a time, plus
+// the linked timeout that bounds a lingering RECV (timer_op_); every state
+// below names the operation in flight. A Connection goes back to its
+// worker's pool only when nothing is in flight. Owned and touched by one
+// worker thread only.
+#ifndef SLUICE_SERVE_CONNECTION_H_
+#define SLUICE_SERVE_CONNECTION_H_
+
+#include <liburing.h>
+#include <linux/openat2.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "sluice/http/conditional.h"
+#include "sluice/http/http_parser.h"
+#include "sluice/http/path.h"
+#include "sluice/http/range.h"
+#include "sluice/http/response.h"
+#include "sluice/io/operation.h"
+#include "sluice/io/pipe_pool.h"
+#include "sluice/io/timer_wheel.h"
+#include "sluice/serve/file_cache.h"
+#include "sluice/serve/file_plan.h"
+#include "sluice/serve/metrics.h"
+
+namespace sluice {
+
+class Worker;
+
+// What a connection needs only while a request is in progress: the input
+// buffer, the parser, the response being built and the file being sent.
+// Lent from the worker's pool (RequestStatePool) and returned when the
+// connection goes idle, so idle keep-alive connections stay small.
+struct RequestState {
+  explicit RequestState(const ParserLimits& limits, size_t capacity)
+      : in(std::make_unique<char[]>(capacity)), in_capacity(capacity), parser(limits) {}
+  RequestState(const RequestState&) = delete;
+  RequestState& operator=(const RequestState&) = delete;
+  // Ready for a new connection's (or a new idle period's) first request.
+  void Reset() {
+    in_len = req_start = consumed = 0;
+    body_to_skip = 0;
+    parser.Reset();
+    keep_alive = true;
+    head_only = client_http10 = linger = false;
+    loading = file = nullptr;
+    has_pipe = false;
+    pipe_bytes = 0;
+    spill.clear();
+  }
+
+  using Segment = ResponseSegment;
+
+  // Input: in[req_start, in_len) is unparsed; a request's views point
+  // into it until its response is done.
+  std::unique_ptr<char[]> in;
+  size_t in_capacity;
+  size_t in_len = 0;
+  size_t req_start = 0;
+  RequestParser parser;
+  size_t consumed = 0;        // Bytes of in the current request used (head + body).
+  uint64_t body_to_skip = 0;  // Request-body bytes still to read and discard.
+  // Input that arrived (multishot RECV) while `in` had no room: it follows
+  // in[in_len) and moves into `in` once the current request is done.
+  // Bounded: the RECV is cancelled as soon as anything spills.
+  std::string spill;
+  // For metrics and the access log.
+  MethodClass method_class = MethodClass::kOther;
+  int status = 0;
+  size_t head_len = 0;          // Bytes of the HTTP head at the start of out.
+  uint64_t response_bytes = 0;  // Bytes of this response handed to the kernel.
+  int64_t request_start_ns = 0;
+
+  // The response being produced.
+  bool keep_alive = true;
+  bool head_only = false;
+  bool client_http10 = false;
+  bool linger = false;            // Read off the client's input before closing.
+  std::string out;                // Head, multipart part heads, small bodies; reused.
+  std::vector<Segment> segments;  // What the response is made of, in order.
+  size_t segment_index = 0;
+  size_t out_sent = 0;    // Progress within the current memory segment.
+  ResolvedPath resolved;  // The decoded target.
+  std::string path;       // The file to serve, relative to the root.
+  std::string open_path;  // What OPENAT2 opens now: path, or a sibling.
+  bool opening_index = false;
+  bool probing_sibling = false;
+  CodingChoice codings;
+  int coding_next = 0;  // Next entry of codings.order to try.
+  Coding coding = Coding::kIdentity;
+  open_how how = {};
+  struct statx stx = {};        // STATX result for loading.
+  FileInfo* loading = nullptr;  // Being filled by OPENAT2/STATX/READ (pinned).
+  FileInfo* file = nullptr;     // The representation being sent (pinned).
+  uint64_t file_offset = 0;
+  uint64_t body_remaining = 0;  // File bytes still to move into the pipe.
+  Pipe pipe;
+  bool has_pipe = false;
+  uint32_t pipe_bytes = 0;  // Bytes in the pipe not yet spliced to the socket.
+};
+
+class Connection {
+ public:
+  enum class State : uint8_t {
+    kFree,             // In the pool: no socket, nothing in flight.
+    kReading,          // RECV of (more of) a request head.
+    kDrainingBody,     // RECV discarding a request body we do not use.
+    kOpening,          // OPENAT2 of the target, its index file or a precompressed sibling.
+    kStatting,         // STATX of the opened file.
+    kReadingFile,      // READ of a small file into out_, after its head.
+    kSending,          // SEND of out_[out_sent_, out_.size()).
+    kSplicingIn,       // SPLICE file → pipe.
+    kSplicingOut,      // SPLICE pipe → socket.
+    kWaitingWritable,  // POLL_ADD(POLLOUT): the socket was full for a splice.
+    kShuttingDown,     // SHUTDOWN(SHUT_WR) before lingering.
+    kLingering,        // RECV (with a linked timeout) discarding input before close.
+    kClosing,          // CLOSE of the socket.
+  };
+
+  explicit Connection(Worker* worker);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection();
+
+  // Takes an accepted socket and starts reading. A metrics-only connection
+  // came from --metrics_listen and is answered nothing but metrics.
+  void Start(int fd, bool metrics_only);
+  // Routes one completion for io_op_, recv_op_ or timer_op_.
+  void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept;
+  // The worker is draining: close now if idle, else close after this response.
+  void OnWorkerStopping();
+  // The drain deadline passed: cancel what is in flight and close.
+  void Abort();
+  // Our deadline (header, keep-alive or send timeout) passed.
+  void OnTimeout();
+  // The worker needs this idle keep-alive connection's slot.
+  void CloseIdle();
+
+  State state() const { return state_; }
+  uint32_t generation() const { return generation_; }
+  // True when nothing is in flight (the pool may take it back).
+  bool idle_in_kernel() const {
+    return !io_op_.in_flight && !timer_op_.in_flight && !recv_op_.in_flight;
+  }
+  // Reading with no partial request buffered (an idle keep-alive connection).
+  bool waiting_for_request() const;
+  // Reading a request head or a body to discard: input is what moves it on.
+  bool waiting_for_input() const {
+    return state_ == State::kReading || state_ == State::kDrainingBody;
+  }
+  // Recv buffers are back after an ENOBUFS: arm the RECV again.
+  void RetryRecv();
+  // The document root is resolved again: issue the OPENAT2 that waited for
+  // it (DocumentRoot::Wait). Ignored unless still waiting.
+  void ResumeOpen();
+
+ private:
+  io_uring_sqe* Prep(Operation* op, OpKind kind);
+  void SetDeadline(absl::Duration timeout);
+  void ClearDeadline();
+  void SetIdle(bool idle);
+  void CancelInFlight();
+  // Shutting down, lingering, closing or free.
+  bool closing() const;
+  // Called by every completion handler once it has taken what the CQE
+  // carries: if a deadline or the drain interrupted the connection, ends it
+  // (408 or close) and returns true.
+  bool EndIfInterrupted();
+  // After a timeout's cancel completed: 408 for a partial head, else close.
+  void FinishTimeout();
+
+  void EnsureRequestState();
+  void ReturnRequestState();
+
+  // Reading and parsing.
+  void SubmitRecv();
+  void OnRecv(int res, uint32_t cqe_flags);
+  // The first bytes of a request arrived: borrow the request state, start
+  // its clock, and after a keep-alive pause its header deadline.
+  void BeginRequestInput();
+  // Multishot RECV on the worker's buffer ring (recv_op_): armed once and
+  // left armed across requests while the connection keeps up.
+  void ArmMultishotRecv();
+  // Arms it again, or closes (peer gone) or parks (no buffers) instead.
+  void ResumeMultishotRecv();
+  void OnMultishotRecv(int res, uint32_t cqe_flags);
+  void TakeInput(const char* data, size_t len);
+  // Moves the unparsed input to the front of `in`, then as much of `spill`
+  // as fits after it.
+  void CompactInput();
+  void StopMultishotRecv();
+  void Parse();
+  void HandleRequest();
+  void Dispatch();
+  void SubmitDrainBody();
+  void OnDrainBody(int res);
+
+  // Files (file_response.cc).
+  void StartFile();
+  void Resolve();
+  void SubmitOpen();
+  void SubmitOpenAt();
+  void OnOpen(int res);
+  void SubmitStatx();
+  void OnStatx(int res);
+  void FinishLoad();
+  void OnResolved(FileInfo* info);
+  void TryNextCoding();
+  // Plans the response for rs_->file (file_plan.h) and sends it.
+  void ServeRepresentation();
+  void SubmitReadFile();
+  void OnReadFile(int res);
+
+  // Sending.
+  void BeginResponse(int status);
+  void FinishHead();  // Ends the head in out_ and notes its length.
+  // /metrics (metrics_endpoint.cc).
+  bool IsMetricsTarget(std::string_view target) const;
+  void HandleMetrics();
+  bool PeerAllowedMetrics();
+  bool LoadPeer();
+  void LogAccess();
+  CommonFields Common(int status) const;
+  void AddMemorySegment(size_t begin);
+  void AddFileSegment(uint64_t offset, uint64_t length);
+  void RespondError(int status, bool close, std::string_view extra_fields = {});
+  void RespondRedirect();
+  void RespondOptions();
+  void SendSegments();
+  void StartSegment();
+  void NextSegment();
+  bool MoreSegmentsFollow() const;
+  void SubmitSend();
+  void OnSend(int res);
+  void SubmitSpliceIn();
+  void OnSpliceIn(int res);
+  void SubmitSpliceOut();
+  void OnSpliceOut(int res);
+  // The file being spliced changed on disk: reset the connection (true).
+  bool FileChanged();
+  void SubmitPollOut();
+  void OnPollOut(int res);
+  void ResponseDone();
+
+  // Closing.
+  void ReleaseFile();
+  void LingerThenClose();
+  void OnShutdown(int res);
+  void SubmitLinger();
+  void OnLingerRecv(int res);
+  void OnLingerTimeout();
+  void OnLingerStep();
+  void Close();
+  void OnClose(int res);
+
+  Worker* const worker_;
+  State state_ = State::kFree;
+  int fd_ = -1;
+  uint32_t generation_ = 0;
+  Operation io_op_;
+  Operation timer_op_;
+  // The multishot RECV, in flight beside io_op_: input may arrive while a
+  // response is being sent (pipelining); it is buffered, never acted on
+  // until the response is done.
+  Operation recv_op_;
+  bool peer_closed_ = false;      // The multishot RECV saw EOF or an error.
+  bool recv_no_buffers_ = false;  // It ended with ENOBUFS: park before re-arming.
+  // Why the connection must end, set by a deadline or the drain and acted
+  // on by the next completion's handler after it has taken its result.
+  enum class Interrupt : uint8_t {
+    kNone,
+    kTimedOut,  // OnTimeout()/CloseIdle() cancelled what was in flight: 408 or close.
+    kAborted,   // Abort(): the drain deadline passed, close.
+  };
+  Interrupt interrupt_ = Interrupt::kNone;
+  TimerNode timer_node_;  // In the worker's wheel while a deadline is set.
+  ListNode idle_node_;    // In the worker's idle list while idle between requests.
+
+  int linger_res_ = 0;              // Result of the last lingering RECV.
+  uint64_t linger_bytes_ = 0;       // Bytes discarded while lingering.
+  int64_t linger_deadline_ns_ = 0;  // Lingering ends by then, however input trickles.
+  __kernel_timespec linger_ts_ = {};
+
+  bool metrics_only_ = false;
+  bool peer_known_ = false;
+  sockaddr_in6 peer_ = {};  // Large enough for IPv4 and IPv6 peers.
+  // Request and response state, lent by the worker while this connection
+  // has a request in progress (an idle keep-alive connection holds none).
+  RequestState* rs_ = nullptr;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_SERVE_CONNECTION_H_

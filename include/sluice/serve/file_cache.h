@@ -1,0 +1,208 @@
+// Per-worker open-file cache: what resolving a path beneath the root gave
+// (an error, a directory, or a regular file with its descriptor, metadata,
+// precomputed validators and, for small files, the whole content).
+//
+// Freshness contract: after a change to a cached name completes (a write in
+// place, a rename over it, a rename of a directory or a swap of a symlink on
+// its path, the ConfigMap `..data` swap), the next request that starts gets
+// the new content. How:
+// - every directory on an entry's path is watched (inotify, read through the
+//   ring) BEFORE its load is issued, through the root's current descriptor
+//   (/proc/self/fd/N/dir), following symlinks, so edits inside a symlinked
+//   directory are seen; an event for name N in directory D drops D/N and,
+//   unless it only touched N's bytes, everything below D/N;
+// - the poll on the inotify descriptor completes before the request's own
+//   receive (its wake-up is ordered with the sockets'), and the cache is
+//   bypassed until the events are read and applied;
+// - a load that raced an event is never published (the epoch moves when
+//   events are reported and again when they are applied, and the entry's
+//   own `changed` flag is set by them);
+// - inotify overflow drops every entry and every watch (re-added lazily),
+//   and makes the document root check itself;
+// - a new document root (DocumentRoot) empties the cache.
+// What inotify cannot see (writes through mmap, network filesystems) is
+// bounded by `valid`; entries dropped for it are counted (expired_total).
+// Watches are reference-counted by the live entries below them (WatchTable):
+// the watch count is bounded by the directories cached entries need.
+// Bounded by entry count and content bytes, evicting with CLOCK (second
+// chance): the oldest entry not used since it was last passed over. An entry
+// in use by a connection is pinned (refs > 0) and freed only when released.
+// Owned and touched by one worker thread.
+#ifndef SLUICE_SERVE_FILE_CACHE_H_
+#define SLUICE_SERVE_FILE_CACHE_H_
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "sluice/http/http_date.h"
+#include "sluice/io/operation.h"
+#include "sluice/io/timer_wheel.h"
+#include "sluice/io/watch_table.h"
+
+namespace sluice {
+
+class DocumentRoot;
+class Worker;
+struct RootGeneration;
+
+struct FileInfo {
+  FileInfo() = default;
+  FileInfo(const FileInfo&) = delete;
+  FileInfo& operator=(const FileInfo&) = delete;
+
+  int error = 0;  // errno of OPENAT2/STATX; 0 when the path resolved.
+  mode_t mode = 0;
+  int fd = -1;  // Open regular file (-1 when only `content` is kept).
+  uint64_t size = 0;
+  uint64_t inode = 0;
+  int64_t mtime_sec = 0;
+  uint32_t mtime_nsec = 0;
+  std::string etag;  // Quoted strong validator.
+  char last_modified[kHttpDateLength] = {};
+  std::string content;  // The whole file, when has_content.
+  bool has_content = false;
+  // The representation's fields of a whole-file 200 in its own coding
+  // (Last-Modified through Content-Length), rendered on first use: the same
+  // for every such response while this entry lives.
+  std::string full_fields;
+
+  // Changed-while-sending: set when inotify reports, after this entry's load
+  // was issued, a write to its file (IN_MODIFY, IN_CLOSE_WRITE), a change of
+  // its attributes (IN_ATTRIB), or the deletion, rename or replacement of its
+  // name or of a directory on its path. Kept up to date for as long as
+  // anyone holds the entry, cached or not (the cache indexes every live
+  // entry by key), so a connection sending it can test it between chunks
+  // and end the response short instead of mixing old and new bytes. Only
+  // ever goes from false to true. Not set on inotify overflow (nothing is
+  // known then; the cache is emptied instead) nor when the document root
+  // changes (this file did not).
+  bool changed = false;
+
+  // Bookkeeping.
+  std::string key;  // Path relative to the root.
+  // The root generation OPENAT2 ran against (held while this lives).
+  RootGeneration* root = nullptr;
+  int64_t loaded_ns = 0;
+  uint64_t epoch = 0;       // FileCache's epoch when loading began.
+  uint32_t refs = 0;        // Holders: connections, and the cache itself while cached.
+  bool cached = false;      // In the map.
+  bool referenced = false;  // Hit since eviction last passed over it (CLOCK).
+  // Directories on the path held in the watch table: the first
+  // `watch_depth` of "", "a", "a/b" for "a/b/c", in generation
+  // `watch_generation` of the table.
+  uint16_t watch_depth = 0;
+  bool watched = false;  // Every existing directory on the path is watched.
+  uint64_t watch_generation = 0;
+  ListNode lru;
+
+  bool is_regular() const { return error == 0 && S_ISREG(mode); }
+  bool is_directory() const { return error == 0 && S_ISDIR(mode); }
+  // Fills the derived fields (etag, last_modified) from the metadata.
+  void Derive();
+};
+
+class FileCache {
+ public:
+  FileCache(Worker* worker, size_t entries_max, size_t content_bytes_max, absl::Duration valid,
+            DocumentRoot* root);
+  ~FileCache();
+  FileCache(const FileCache&) = delete;
+  FileCache& operator=(const FileCache&) = delete;
+
+  // Starts watching (the inotify READ goes through the worker's ring). The
+  // inotify descriptor exists even with the cache off: the document root
+  // watches its path through it.
+  void Start();
+  bool enabled() const { return entries_max_ > 0; }
+
+  // A fresh cached entry for `key`, pinned for the caller, or null.
+  FileInfo* Find(std::string_view key, int64_t now_ns);
+  // A new entry for the caller to fill (pinned once, not cached yet). The
+  // directories on its path are watched from here on, before the load.
+  FileInfo* Create(std::string_view key, int64_t now_ns);
+  // Offers a filled entry to the cache (it stays pinned for the caller).
+  void Publish(FileInfo* info);
+  // The caller is done with `info`.
+  void Release(FileInfo* info);
+  // Drops every entry.
+  void Clear();
+  // The document root is another directory now: drop entries and watches.
+  void OnRootChanged();
+  // The document root's path: watch these directories (absolute, resolved)
+  // for it, instead of those given before.
+  void WatchRootDirectories(const std::vector<std::string>& dirs);
+  size_t watch_count() const { return watches_.watch_count(); }
+
+  // POLLIN on the inotify descriptor: something changed. Until the events
+  // are read and applied, the cache is bypassed.
+  void OnInotifyPoll(int res);
+  void OnInotify(int res);
+  void StopWatching();
+  // True for the user_data of the inotify poll (the worker reaps it first).
+  bool IsInotifyPoll(uint64_t user_data) const {
+    return user_data == reinterpret_cast<uint64_t>(&inotify_poll_op_);
+  }
+  // Between the poll's wake-up and the read that applies the events: what
+  // changed is not known yet.
+  bool events_pending() const { return events_pending_; }
+
+ private:
+  void Remove(FileInfo* info);
+  void Unref(FileInfo* info);
+  void EvictToFit();
+  void UpdateSizeMetrics();
+  void WatchPathOf(FileInfo* info);
+  void UnwatchPathOf(FileInfo* info);
+  int AddWatch(const std::string& key);
+  void ApplyEvent(int wd, uint32_t mask, std::string_view name);
+  // Marks live entries for `key` (and, with `below`, under it) changed and
+  // drops them from the cache.
+  void Invalidate(std::string_view key, bool below);
+  void DropEverything();
+  void SubmitInotifyRead();
+  void SubmitInotifyPoll();
+
+  Worker* worker_;
+  size_t entries_max_;
+  size_t content_bytes_max_;
+  int64_t valid_ns_;
+  DocumentRoot* root_;
+  // Keys point into FileInfo::key. Open addressing: a lookup costs one
+  // probe of the control bytes and one slot, not a bucket-to-node chain.
+  absl::flat_hash_map<std::string_view, FileInfo*> map_;
+  // Insertion order with a second chance ("CLOCK"): a hit only sets
+  // `referenced`, and eviction moves referenced entries to the back
+  // instead of dropping them. A hit then writes nothing but its own entry,
+  // where a strict LRU move would touch two unrelated entries' list links.
+  IntrusiveList lru_;
+  size_t content_bytes_ = 0;
+
+  int inotify_fd_ = -1;
+  // Every entry alive (cached, loading, or held by a connection) by key:
+  // what an event must mark `changed`.
+  absl::flat_hash_map<std::string, std::vector<FileInfo*>> live_;
+  // Directory keys ("" = the root) and the root's path directories (as
+  // kRootKeyPrefix + absolute path) ↔ watch descriptors.
+  WatchTable watches_;
+  std::vector<std::string> root_dirs_;  // Held in watches_ for the root.
+  uint64_t root_dirs_generation_ = 0;
+  // The poll tells us at once (its wakeup is ordered with the sockets'),
+  // the read (which io_uring runs in io-wq for inotify) tells us what.
+  Operation inotify_poll_op_;
+  Operation inotify_op_;
+  bool events_pending_ = false;
+  uint64_t epoch_ = 0;  // Bumped whenever changes are reported.
+  std::unique_ptr<char[]> inotify_buf_;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_SERVE_FILE_CACHE_H_

@@ -1,0 +1,97 @@
+// Server configuration, filled from flags in main.cc and read-only afterwards,
+// so every worker thread may read it without synchronisation.
+#ifndef SLUICE_SERVER_CONFIG_H_
+#define SLUICE_SERVER_CONFIG_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "sluice/http/http_parser.h"
+#include "sluice/server/listener.h"
+
+namespace sluice {
+
+// The `tiny` preset (SLUICE_TINY_RESOURCES) shrinks the rings and the pipe
+// pool so that the test suite exercises SQ-full, CQ-overflow and pipe-reuse
+// paths that production sizes rarely reach.
+#ifdef SLUICE_TINY_RESOURCES
+inline constexpr unsigned kDefaultRingEntries = 4;
+inline constexpr unsigned kDefaultRecvBuffers = 4;
+inline constexpr uint32_t kDefaultPipeBytes = 4096;
+inline constexpr size_t kDefaultIdlePipesMax = 1;
+#else
+inline constexpr unsigned kDefaultRingEntries = 1024;
+inline constexpr unsigned kDefaultRecvBuffers = 1024;
+inline constexpr uint32_t kDefaultPipeBytes = 1024 * 1024;
+inline constexpr size_t kDefaultIdlePipesMax = 32;
+#endif
+
+struct ServerConfig {
+  std::string root = "www";
+  std::string listen = "127.0.0.1:8080";
+  int threads = 1;
+  int backlog = 4096;
+  absl::Duration drain_timeout = absl::Seconds(10);
+  // The whole request head must arrive within this time of its first byte
+  // (of the connection, for a new one): slowloris defence. 408 then close.
+  absl::Duration header_timeout = absl::Seconds(15);
+  // An idle keep-alive connection is closed after this long.
+  absl::Duration keepalive_timeout = absl::Seconds(30);
+  // A response that makes no progress for this long is abandoned (slow readers).
+  absl::Duration send_timeout = absl::Seconds(30);
+  // Connections open at once, over all workers (each worker takes its share).
+  int max_connections = 16384;
+  // /metrics: the path it answers on, who may read it, and optionally a
+  // listener of its own (then the main listener serves files only).
+  std::string metrics_path = "/metrics";
+  std::vector<CidrRange> metrics_allow;
+  std::string metrics_listen;
+  // Access log: empty = off, "-" = stdout.
+  std::string access_log;
+  // When started as root: drop to this user (and group) after binding.
+  std::string user;
+  std::string group;
+  ParserLimits limits;
+  // Request bodies (which a static server ignores) up to this size are read
+  // and discarded so the connection stays usable; larger ones get 413+close.
+  uint64_t request_body_drain_bytes_max = 64 * 1024;
+  // Files up to this size are read into the connection's send buffer and go
+  // out with their head in one SEND; larger ones are spliced.
+  uint32_t small_file_bytes_max = 16 * 1024;
+  // How long a closing connection keeps reading (and discarding) what the
+  // client still sends, so that our last response is not destroyed by a RST.
+  absl::Duration linger_timeout = absl::Seconds(2);
+  size_t max_ranges = 16;     // More ranges in one request → 200 with the whole file.
+  std::string cache_control;  // Cache-Control value for files; empty: none.
+  bool precompressed = true;  // Serve foo.br / foo.gz for foo when accepted.
+  // Open-file cache, per worker: entries (0 turns it off), bytes of small
+  // files' content, and how long an entry may be trusted without inotify.
+  size_t file_cache_entries = 16384;
+  size_t file_cache_bytes = 64 << 20;
+  absl::Duration file_cache_valid = absl::Seconds(10);
+  // --root made absolute (symlinks kept: they are followed at each change);
+  // set by the server.
+  std::string root_path;
+  unsigned ring_entries = kDefaultRingEntries;
+  // Provided-buffer ring per worker (a power of two; 0: none).
+  unsigned recv_buffers = kDefaultRecvBuffers;
+  unsigned recv_buffer_bytes = 2048;
+  // One multishot RECV per connection on that ring, left armed across
+  // requests (false: a single-shot RECV per read).
+  bool multishot_recv = true;
+  unsigned iowq_bounded_max = 4;
+  unsigned iowq_unbounded_max = 16;
+  // A kernel SQ-polling thread per ring (off by default: on one core per
+  // worker it competes with the worker; see perf/README.md).
+  bool sqpoll = false;
+  absl::Duration sqpoll_idle = absl::Milliseconds(10);
+  uint32_t pipe_bytes = kDefaultPipeBytes;
+  size_t idle_pipes_max = kDefaultIdlePipesMax;
+};
+
+}  // namespace sluice
+
+#endif  // SLUICE_SERVER_CONFIG_H_

@@ -1,0 +1,175 @@
+#include "sluice/serve/access_log.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/base/log.h"
+#include "sluice/server/worker.h"
+
+namespace sluice {
+namespace {
+
+// nginx escapes '"', '\' and bytes outside printable ASCII as \xHH.
+void AppendEscaped(std::string* out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  if (s.empty()) {
+    out->push_back('-');
+    return;
+  }
+  for (unsigned char c : s) {
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      out->append("\\x");
+      out->push_back(kHex[c >> 4]);
+      out->push_back(kHex[c & 15]);
+    } else {
+      out->push_back(static_cast<char>(c));
+    }
+  }
+}
+
+int OpenLog(const std::string& path) {
+  if (path == "-") return dup(STDOUT_FILENO);
+  return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AccessLogFile>> AccessLogFile::Open(const std::string& path) {
+  const int fd = OpenLog(path);
+  if (fd < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot open --access_log '", path, "': ", strerror(errno)));
+  }
+  return std::unique_ptr<AccessLogFile>(new AccessLogFile(path, fd));
+}
+
+AccessLogFile::~AccessLogFile() {
+  if (fd_ >= 0) close(fd_);
+}
+
+absl::Status AccessLogFile::Reopen() {
+  if (path_ == "-") return absl::OkStatus();
+  const int fd = OpenLog(path_);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reopen access log '", path_, "': ", strerror(errno)));
+  }
+  std::lock_guard<std::mutex> lock(mu_);
+  close(fd_);
+  fd_ = fd;
+  generation_.fetch_add(1, std::memory_order_acq_rel);
+  return absl::OkStatus();
+}
+
+int AccessLogFile::DupCurrent() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return fcntl(fd_, F_DUPFD_CLOEXEC, 0);
+}
+
+AccessLogWriter::AccessLogWriter(Worker* worker, AccessLogFile* file)
+    : worker_(worker), file_(file) {
+  op_.owner = worker;
+  generation_ = file_->generation();
+  fd_ = file_->DupCurrent();
+  pending_.reserve(kFlushBytes * 2);
+}
+
+AccessLogWriter::~AccessLogWriter() {
+  if (fd_ >= 0) close(fd_);
+}
+
+void AccessLogWriter::Log(std::string_view remote_addr, time_t now, const RequestLine& request,
+                          int status, uint64_t body_bytes, std::string_view referer,
+                          std::string_view user_agent) {
+  WorkerMetrics& m = worker_->metrics();
+  if (pending_.size() > kMaxBufferedBytes) {
+    m.log_dropped_lines_total.Add();
+    return;
+  }
+  if (now != time_cached_) {
+    time_cached_ = now;
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(time_text_, sizeof(time_text_), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+  }
+  // $remote_addr - $remote_user [$time_local] "$request" $status
+  // $body_bytes_sent "$http_referer" "$http_user_agent"
+  pending_.append(remote_addr.empty() ? std::string_view("-") : remote_addr);
+  pending_.append(" - - [").append(time_text_).append("] \"");
+  if (request.method.empty()) {
+    pending_.push_back('-');
+  } else {
+    AppendEscaped(&pending_, request.method);
+    pending_.push_back(' ');
+    AppendEscaped(&pending_, request.target);
+    pending_.push_back(' ');
+    pending_.append(request.version);
+  }
+  pending_.append("\" ").append(std::to_string(status)).append(" ");
+  pending_.append(std::to_string(body_bytes)).append(" \"");
+  AppendEscaped(&pending_, referer);
+  pending_.append("\" \"");
+  AppendEscaped(&pending_, user_agent);
+  pending_.append("\"\n");
+  m.log_lines_total.Add();
+  if (pending_.size() >= kFlushBytes) Flush();
+}
+
+void AccessLogWriter::Flush() {
+  if (op_.in_flight || fd_ < 0) return;
+  if (written_ >= writing_.size()) {
+    if (pending_.empty()) return;
+    writing_.clear();
+    writing_.swap(pending_);
+    written_ = 0;
+  }
+  io_uring_sqe* sqe = worker_->GetSqe();
+  worker_->OnSubmit(OpKind::kLogWrite);
+  op_.kind = OpKind::kLogWrite;
+  op_.in_flight = true;
+  io_uring_sqe_set_data(sqe, &op_);
+  // Offset -1: the file position, which O_APPEND keeps at the end.
+  io_uring_prep_write(sqe, fd_, writing_.data() + written_,
+                      static_cast<unsigned>(writing_.size() - written_), static_cast<uint64_t>(-1));
+}
+
+void AccessLogWriter::OnWrite(int res) {
+  if (res < 0) {
+    // A full disk or an I/O error: count it, drop this buffer, keep serving.
+    worker_->metrics().log_write_errors_total.Add();
+    writing_.clear();
+    written_ = 0;
+    return;
+  }
+  written_ += static_cast<size_t>(res);
+  if (res == 0) {
+    worker_->metrics().log_write_errors_total.Add();
+    writing_.clear();
+    written_ = 0;
+  }
+  if (pending_.size() >= kFlushBytes || written_ < writing_.size()) Flush();
+}
+
+void AccessLogWriter::Tick() {
+  const uint64_t g = file_->generation();
+  if (g != generation_ && !op_.in_flight) {
+    // Finish what was bound for the old file, then move to the new one.
+    if (written_ < writing_.size()) {
+      Flush();
+      return;
+    }
+    const int fd = file_->DupCurrent();
+    if (fd >= 0) {
+      if (fd_ >= 0) worker_->CloseLater(fd_);
+      fd_ = fd;
+    }
+    generation_ = g;
+  }
+  Flush();
+}
+
+}  // namespace sluice

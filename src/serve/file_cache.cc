@@ -1,0 +1,384 @@
+#include "sluice/serve/file_cache.h"
+
+#include <poll.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "sluice/base/log.h"
+#include "sluice/http/response.h"
+#include "sluice/serve/document_root.h"
+#include "sluice/server/worker.h"
+
+namespace sluice {
+namespace {
+
+constexpr size_t kInotifyBufferBytes = 16 * 1024;
+// What can make a cached answer for a name wrong. IN_MASK_ADD: one
+// directory may be watched for the cache and for the root's path at once,
+// and the kernel gives both the same descriptor; masks only grow.
+constexpr uint32_t kWatchMask = IN_MODIFY | IN_ATTRIB | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE |
+                                IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF | IN_CLOSE_WRITE |
+                                IN_ONLYDIR | IN_MASK_ADD;
+// The root's path only changes by names coming and going.
+constexpr uint32_t kRootWatchMask = IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE | IN_DELETE |
+                                    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR | IN_DONT_FOLLOW |
+                                    IN_MASK_ADD;
+// Events that change a file's bytes or attributes but not what its name
+// refers to.
+constexpr uint32_t kSameName = IN_MODIFY | IN_CLOSE_WRITE | IN_ATTRIB | IN_ISDIR;
+// Keys of the root's path directories; relative keys never hold a NUL.
+constexpr char kRootKeyPrefix = '\0';
+
+// "" and each directory above `key`: "", "a", "a/b" for "a/b/c".
+template <typename F>
+void ForEachDirectoryOf(std::string_view key, size_t max, F f) {
+  size_t n = 0;
+  if (n++ >= max || !f(std::string_view())) return;
+  for (size_t i = key.find('/'); i != std::string_view::npos; i = key.find('/', i + 1)) {
+    if (n++ >= max || !f(key.substr(0, i))) return;
+  }
+}
+
+}  // namespace
+
+void FileInfo::Derive() {
+  etag.clear();
+  AppendEtag(&etag, inode, size, mtime_sec, mtime_nsec);
+  FormatHttpDate(static_cast<time_t>(mtime_sec), last_modified);
+}
+
+FileCache::FileCache(Worker* worker, size_t entries_max, size_t content_bytes_max,
+                     absl::Duration valid, DocumentRoot* root)
+    : worker_(worker),
+      entries_max_(entries_max),
+      content_bytes_max_(content_bytes_max),
+      valid_ns_(absl::ToInt64Nanoseconds(valid)),
+      root_(root),
+      watches_([this](const std::string& key) { return AddWatch(key); },
+               [this](int wd) { inotify_rm_watch(inotify_fd_, wd); }) {
+  inotify_op_.owner = worker;
+  inotify_poll_op_.owner = worker;
+}
+
+FileCache::~FileCache() {
+  Clear();
+  if (inotify_fd_ >= 0) close(inotify_fd_);
+}
+
+void FileCache::Start() {
+  inotify_fd_ = inotify_init1(IN_CLOEXEC);
+  if (inotify_fd_ < 0) {
+    // Without change notification the cache could serve stale files for
+    // the whole validity period: run without it instead. The root then
+    // relies on its per-tick check.
+    LogWarning(absl::StrCat("inotify unavailable (", strerror(errno), "): open-file cache off"));
+    entries_max_ = 0;
+    return;
+  }
+  inotify_buf_ = std::make_unique<char[]>(kInotifyBufferBytes);
+  SubmitInotifyPoll();
+}
+
+int FileCache::AddWatch(const std::string& key) {
+  if (!key.empty() && key[0] == kRootKeyPrefix) {
+    const std::string dir = key.substr(1);
+    const int wd = inotify_add_watch(inotify_fd_, dir.c_str(), kRootWatchMask);
+    return wd >= 0 ? wd : -errno;
+  }
+  // Through the root's current descriptor, so the watch is on the directory
+  // OPENAT2 resolves against even while a swap of the root's path is in
+  // flight; following symlinks, so a symlinked directory's target is
+  // watched. A syscall, but only when a directory is first needed.
+  std::string path = absl::StrCat("/proc/self/fd/", root_->current_fd());
+  if (!key.empty()) absl::StrAppend(&path, "/", key);
+  const int wd = inotify_add_watch(inotify_fd_, path.c_str(), kWatchMask);
+  return wd >= 0 ? wd : -errno;
+}
+
+void FileCache::WatchRootDirectories(const std::vector<std::string>& dirs) {
+  if (inotify_fd_ < 0) return;
+  std::vector<std::string> keys;
+  for (const std::string& dir : dirs) {
+    keys.push_back(std::string(1, kRootKeyPrefix) + dir);
+    watches_.Acquire(keys.back());
+  }
+  // Holds from before a Reset() are void already.
+  if (root_dirs_generation_ == watches_.generation()) {
+    for (const std::string& key : root_dirs_) watches_.Release(key);
+  }
+  root_dirs_ = std::move(keys);
+  root_dirs_generation_ = watches_.generation();
+}
+
+void FileCache::SubmitInotifyPoll() {
+  io_uring_sqe* sqe = worker_->GetSqe();
+  worker_->OnSubmit(OpKind::kInotifyPoll);
+  inotify_poll_op_.kind = OpKind::kInotifyPoll;
+  inotify_poll_op_.in_flight = true;
+  io_uring_sqe_set_data(sqe, &inotify_poll_op_);
+  io_uring_prep_poll_add(sqe, inotify_fd_, POLLIN);
+}
+
+void FileCache::OnInotifyPoll(int res) {
+  if (res == -ECANCELED || worker_->stopping()) return;
+  events_pending_ = true;
+  root_->OnEventsPending(worker_->now_ns());
+  ++epoch_;
+  SubmitInotifyRead();
+}
+
+void FileCache::SubmitInotifyRead() {
+  io_uring_sqe* sqe = worker_->GetSqe();
+  worker_->OnSubmit(OpKind::kInotify);
+  inotify_op_.kind = OpKind::kInotify;
+  inotify_op_.in_flight = true;
+  io_uring_sqe_set_data(sqe, &inotify_op_);
+  io_uring_prep_read(sqe, inotify_fd_, inotify_buf_.get(), kInotifyBufferBytes, 0);
+}
+
+void FileCache::StopWatching() {
+  if (inotify_op_.in_flight) worker_->SubmitCancel(&inotify_op_);
+  if (inotify_poll_op_.in_flight) worker_->SubmitCancel(&inotify_poll_op_);
+}
+
+void FileCache::DropEverything() {
+  // Nothing can vouch for any entry or watch: start again, lazily.
+  Clear();
+  watches_.Reset();
+  ++epoch_;
+  root_->OnEventsLost();
+}
+
+void FileCache::OnInotify(int res) {
+  if (res <= 0) {
+    if (res == -ECANCELED || worker_->stopping()) return;
+    DropEverything();
+    events_pending_ = false;
+    SubmitInotifyPoll();
+    root_->OnEventsApplied();
+    return;
+  }
+  size_t off = 0;
+  while (off + sizeof(inotify_event) <= static_cast<size_t>(res)) {
+    const auto* ev = reinterpret_cast<const inotify_event*>(inotify_buf_.get() + off);
+    off += sizeof(inotify_event) + ev->len;
+    if (ev->mask & IN_Q_OVERFLOW) {
+      DropEverything();
+      continue;
+    }
+    // The kernel pads the name with NULs.
+    const std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
+    ApplyEvent(ev->wd, ev->mask, name);
+  }
+  // A load that began before these were applied may have read the old file.
+  ++epoch_;
+  events_pending_ = false;
+  SubmitInotifyPoll();
+  root_->OnEventsApplied();
+}
+
+void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
+  for (const std::string& dir : watches_.KeysOf(wd)) {
+    if (!dir.empty() && dir[0] == kRootKeyPrefix) {
+      root_->OnWatchEvent(dir.substr(1), name, mask);
+      continue;
+    }
+    if (name.empty()) {
+      // The directory itself: deleted, moved, or its permissions changed.
+      Invalidate(dir, /*below=*/true);
+      if (mask & (IN_DELETE_SELF | IN_MOVE_SELF)) watches_.Forget(dir);
+      continue;
+    }
+    if ((mask & ~kSameName) == 0) {
+      // Bytes or attributes of one name: that entry (and, for a directory
+      // whose permissions changed, everything below it).
+      std::string key = dir;
+      if (!key.empty()) key.push_back('/');
+      key.append(name);
+      Invalidate(key, /*below=*/(mask & IN_ISDIR) != 0);
+      continue;
+    }
+    // A name came, went or was replaced. Every path through it changes, and
+    // so may any entry that reaches it through a symlink elsewhere in this
+    // directory (a ConfigMap's `file -> ..data/file` when `..data` is
+    // swapped; inotify does not say which names are links): everything
+    // below `dir` goes, and watches taken below it, which may follow the
+    // old directories, are taken again when next needed.
+    Invalidate(dir, /*below=*/true);
+    watches_.Forget(dir, /*strictly_below=*/true);
+  }
+  if (mask & IN_IGNORED) watches_.OnWatchGone(wd);
+}
+
+void FileCache::Invalidate(std::string_view key, bool below) {
+  std::vector<FileInfo*> hit;
+  if (!below) {
+    if (auto it = live_.find(absl::string_view(key.data(), key.size())); it != live_.end()) {
+      hit = it->second;
+    }
+  } else {
+    for (const auto& [k, infos] : live_) {
+      if (KeyIsAtOrBelow(k, key)) hit.insert(hit.end(), infos.begin(), infos.end());
+    }
+  }
+  // `hit` is a copy: Remove() may free an entry and edit live_.
+  for (FileInfo* info : hit) {
+    info->changed = true;
+    if (info->cached) Remove(info);
+  }
+}
+
+void FileCache::OnRootChanged() {
+  // Keys are relative to the root: none of them means the same file now.
+  // Not `changed`: those files did not change.
+  Clear();
+  watches_.Reset();
+  ++epoch_;
+}
+
+void FileCache::WatchPathOf(FileInfo* info) {
+  info->watch_generation = watches_.generation();
+  info->watched = false;
+  if (!enabled() || inotify_fd_ < 0) return;
+  bool ok = true;
+  // The root's own key "." depends on the root alone.
+  const std::string_view key = info->key == "." ? std::string_view() : info->key;
+  ForEachDirectoryOf(key, SIZE_MAX, [&](std::string_view dir) {
+    const int wd = watches_.Acquire(std::string(dir));
+    ++info->watch_depth;
+    if (wd >= 0) return true;
+    // A missing directory is fine: a watch above it sees it appear. The
+    // root itself must be watched, or nothing could be.
+    ok = !dir.empty() && (wd == -ENOENT || wd == -ENOTDIR);
+    return false;
+  });
+  info->watched = ok;
+}
+
+void FileCache::UnwatchPathOf(FileInfo* info) {
+  if (info->watch_depth == 0 || info->watch_generation != watches_.generation()) return;
+  const std::string_view key = info->key == "." ? std::string_view() : info->key;
+  ForEachDirectoryOf(key, info->watch_depth, [&](std::string_view dir) {
+    watches_.Release(dir);
+    return true;
+  });
+  info->watch_depth = 0;
+}
+
+FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {
+  FileInfo* info = nullptr;
+  // While the root is being re-resolved, every request waits for it.
+  if (enabled() && !events_pending_ && root_->ready()) {
+    if (auto it = map_.find(key); it != map_.end()) info = it->second;
+  }
+  WorkerMetrics& m = worker_->metrics();
+  if (info != nullptr && now_ns - info->loaded_ns > valid_ns_) {
+    Remove(info);  // Trusted long enough without an event: load it afresh.
+    m.file_cache_expired_total.Add();
+    info = nullptr;
+  }
+  if (info == nullptr) {
+    m.file_cache_misses_total.Add();
+    return nullptr;
+  }
+  info->referenced = true;
+  ++info->refs;
+  m.file_cache_hits_total.Add();
+  return info;
+}
+
+FileInfo* FileCache::Create(std::string_view key, int64_t now_ns) {
+  auto* info = new FileInfo();
+  info->key.assign(key);
+  info->loaded_ns = now_ns;
+  info->refs = 1;
+  info->lru.owner = info;
+  info->epoch = epoch_;
+  live_[info->key].push_back(info);
+  // Before the load is issued: a change during the load is then reported.
+  WatchPathOf(info);
+  return info;
+}
+
+void FileCache::Publish(FileInfo* info) {
+  // A change reported while this was loading may concern it: not cached.
+  if (!enabled() || info->cached || info->changed || events_pending_ || info->epoch != epoch_) {
+    return;
+  }
+  // Loaded against a root that is no longer current.
+  if (info->root != nullptr && info->root->id != root_->generation_id()) return;
+  // Only errors that describe the path (not our descriptor shortage) are kept.
+  if (info->error != 0 && info->error != ENOENT && info->error != ENOTDIR && info->error != EXDEV &&
+      info->error != EACCES && info->error != ELOOP) {
+    return;
+  }
+  if (info->content.size() > content_bytes_max_) return;
+  // Unwatchable, or watched in a table since reset: never cache what we
+  // cannot invalidate.
+  if (!info->watched || info->watch_generation != watches_.generation()) return;
+  if (auto it = map_.find(info->key); it != map_.end()) Remove(it->second);
+  info->cached = true;
+  ++info->refs;
+  map_.emplace(std::string_view(info->key), info);
+  lru_.PushBack(&info->lru);
+  content_bytes_ += info->content.size();
+  EvictToFit();
+  UpdateSizeMetrics();
+}
+
+void FileCache::UpdateSizeMetrics() {
+  worker_->metrics().file_cache_entries.Set(map_.size());
+  worker_->metrics().file_cache_content_bytes.Set(content_bytes_);
+}
+
+void FileCache::EvictToFit() {
+  // Each pass over the list clears every `referenced`, so this ends within
+  // two passes even when every entry was hit.
+  while (!lru_.empty() && (map_.size() > entries_max_ || content_bytes_ > content_bytes_max_)) {
+    auto* oldest = static_cast<FileInfo*>(lru_.front()->owner);
+    if (oldest->referenced) {
+      oldest->referenced = false;
+      lru_.Remove(&oldest->lru);
+      lru_.PushBack(&oldest->lru);
+      continue;
+    }
+    Remove(oldest);
+    worker_->metrics().file_cache_evictions_total.Add();
+  }
+}
+
+void FileCache::Remove(FileInfo* info) {
+  map_.erase(std::string_view(info->key));
+  lru_.Remove(&info->lru);
+  content_bytes_ -= info->content.size();
+  info->cached = false;
+  UpdateSizeMetrics();
+  Unref(info);
+}
+
+void FileCache::Release(FileInfo* info) {
+  if (info != nullptr) Unref(info);
+}
+
+void FileCache::Unref(FileInfo* info) {
+  if (--info->refs > 0) return;
+  if (info->fd >= 0) worker_->CloseLater(info->fd);
+  UnwatchPathOf(info);
+  if (auto it = live_.find(info->key); it != live_.end()) {
+    std::erase(it->second, info);
+    if (it->second.empty()) live_.erase(it);
+  }
+  root_->Release(info->root);
+  delete info;
+}
+
+void FileCache::Clear() {
+  while (!lru_.empty()) Remove(static_cast<FileInfo*>(lru_.front()->owner));
+}
+
+}  // namespace sluice

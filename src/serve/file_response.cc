@@ -1,0 +1,298 @@
+// The file half of Connection: OPENAT2 → STATX → index/redirect →
+// precompressed sibling → preconditions → ranges → the response's segments.
+// Runs on the owning worker's thread, like the rest of Connection.
+#include <fcntl.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "sluice/http/http_date.h"
+#include "sluice/http/response.h"
+#include "sluice/serve/connection.h"
+#include "sluice/serve/file_cache.h"
+#include "sluice/serve/file_plan.h"
+#include "sluice/server/worker.h"
+
+namespace sluice {
+namespace {
+
+// errno from OPENAT2 → status (as nginx's static module maps them).
+int StatusForOpenError(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case EXDEV:  // RESOLVE_BENEATH: the path (via a symlink) leaves the root.
+      return 404;
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+    case ENXIO:  // A socket, or a device without a driver.
+    case ENODEV:
+    case EAGAIN:
+      return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" : ".gz"; }
+
+}  // namespace
+
+void Connection::StartFile() {
+  rs_->opening_index = false;
+  rs_->probing_sibling = false;
+  rs_->coding = Coding::kIdentity;
+  rs_->path.assign(rs_->resolved.relative.empty() ? std::string_view(".") : rs_->resolved.relative);
+  rs_->open_path = rs_->path;
+  Resolve();
+}
+
+// Resolves rs_->open_path beneath the root: from the worker's open-file cache
+// when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
+void Connection::Resolve() {
+  const int64_t now_ns = worker_->now_ns();  // This batch's time.
+  if (FileInfo* hit = worker_->file_cache().Find(rs_->open_path, now_ns)) {
+    if (hit->has_content) {
+      // With many small files cached, the bytes are usually not in the CPU's
+      // caches: start fetching them now, so they arrive while the head is
+      // written rather than one miss at a time in the copy.
+      const char* p = hit->content.data();
+      for (size_t i = 0; i < hit->content.size(); i += 64) __builtin_prefetch(p + i);
+    }
+    OnResolved(hit);
+    return;
+  }
+  rs_->loading = worker_->file_cache().Create(rs_->open_path, now_ns);
+  SubmitOpen();
+}
+
+void Connection::SubmitOpen() {
+  state_ = State::kOpening;
+  // The root's path changed and is being resolved again: the request waits
+  // for the new root rather than opening in the old one.
+  if (!worker_->document_root().ready()) {
+    worker_->document_root().Wait(this);
+    return;
+  }
+  SubmitOpenAt();
+}
+
+void Connection::ResumeOpen() {
+  if (state_ != State::kOpening || io_op_.in_flight || rs_ == nullptr || rs_->loading == nullptr) {
+    return;
+  }
+  SubmitOpenAt();
+  // A deadline or an abort that came while waiting had nothing to cancel.
+  if (interrupt_ != Interrupt::kNone) CancelInFlight();
+}
+
+void Connection::SubmitOpenAt() {
+  std::memset(&rs_->how, 0, sizeof(rs_->how));
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a tty
+  // in the root must not become our terminal.
+  rs_->how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  // The kernel refuses any resolution that leaves the root, through ".."
+  // or symlinks, and /proc-style magic links (Linux 5.6).
+  rs_->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
+  // Held until the entry dies: io_uring reads the dirfd when the OPENAT2
+  // runs, perhaps later in io-wq.
+  rs_->loading->root = worker_->document_root().Acquire();
+  io_uring_prep_openat2(sqe, rs_->loading->root->fd, rs_->loading->key.c_str(), &rs_->how);
+}
+
+void Connection::OnOpen(int res) {
+  // The descriptor is the entry's before anything else: dropping the entry
+  // (an interrupted connection releases it) then closes it.
+  if (res >= 0) {
+    rs_->loading->fd = res;
+  } else {
+    rs_->loading->error = -res;
+  }
+  if (EndIfInterrupted()) return;
+  if (res < 0) {
+    FinishLoad();
+    return;
+  }
+  SubmitStatx();
+}
+
+void Connection::SubmitStatx() {
+  state_ = State::kStatting;
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
+  io_uring_prep_statx(sqe, rs_->loading->fd, "", AT_EMPTY_PATH,
+                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &rs_->stx);
+}
+
+void Connection::OnStatx(int res) {
+  FileInfo* info = rs_->loading;
+  if (res < 0) {
+    info->error = -res;
+  } else {
+    info->mode = rs_->stx.stx_mode;
+    info->size = rs_->stx.stx_size;
+    info->inode = rs_->stx.stx_ino;
+    info->mtime_sec = rs_->stx.stx_mtime.tv_sec;
+    info->mtime_nsec = rs_->stx.stx_mtime.tv_nsec;
+    info->Derive();
+  }
+  if (EndIfInterrupted()) return;
+  if (res >= 0) {
+    if (info->is_regular() && info->size > 0 &&
+        info->size <= worker_->config().small_file_bytes_max) {
+      SubmitReadFile();
+      return;
+    }
+  }
+  if (!info->is_regular() && info->fd >= 0) {
+    worker_->CloseLater(info->fd);  // Directories and the like are not read.
+    info->fd = -1;
+  }
+  FinishLoad();
+}
+
+void Connection::SubmitReadFile() {
+  state_ = State::kReadingFile;
+  rs_->loading->content.resize(rs_->loading->size);
+  io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
+  io_uring_prep_read(sqe, rs_->loading->fd, rs_->loading->content.data(),
+                     static_cast<unsigned>(rs_->loading->size), 0);
+}
+
+void Connection::OnReadFile(int res) {
+  FileInfo* info = rs_->loading;
+  if (res >= 0 && static_cast<uint64_t>(res) == info->size) {
+    // The whole file is in memory: responses need no descriptor any more.
+    info->has_content = true;
+    worker_->CloseLater(info->fd);
+    info->fd = -1;
+  } else if (res < 0 && res != -EAGAIN && res != -EINTR) {
+    // The storage failed before anything was sent: an honest 500 (EIO),
+    // not a head promising a body we could not read.
+    info->error = -res;
+    info->content.clear();
+    info->content.shrink_to_fit();
+  } else {
+    // Short (the file changed under us), EAGAIN, or an error: send from the
+    // descriptor instead, which ends short if the file really shrank.
+    info->content.clear();
+    info->content.shrink_to_fit();
+  }
+  if (EndIfInterrupted()) return;
+  FinishLoad();
+}
+
+void Connection::FinishLoad() {
+  FileInfo* info = rs_->loading;
+  rs_->loading = nullptr;
+  worker_->file_cache().Publish(info);
+  OnResolved(info);
+}
+
+void Connection::OnResolved(FileInfo* info) {
+  if (rs_->probing_sibling) {
+    if (info->is_regular()) {
+      // The sibling is the representation; the original's path still gives
+      // the Content-Type.
+      worker_->file_cache().Release(rs_->file);
+      rs_->file = info;
+      rs_->coding = rs_->codings.order[rs_->coding_next - 1];
+      ServeRepresentation();
+    } else {
+      worker_->file_cache().Release(info);
+      TryNextCoding();  // No such sibling: next choice.
+    }
+    return;
+  }
+  if (info->error != 0) {
+    const int status = StatusForOpenError(info->error);
+    worker_->file_cache().Release(info);
+    RespondError(status, !rs_->keep_alive);
+    return;
+  }
+  if (info->is_regular()) {
+    if (rs_->resolved.trailing_slash && !rs_->opening_index) {
+      // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
+      worker_->file_cache().Release(info);
+      RespondError(404, !rs_->keep_alive);
+      return;
+    }
+    rs_->file = info;
+    const Request& r = rs_->parser.request();
+    rs_->coding_next = 0;
+    rs_->codings =
+        worker_->config().precompressed
+            ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
+            : CodingChoice();
+    TryNextCoding();
+    return;
+  }
+  const bool directory = info->is_directory();
+  worker_->file_cache().Release(info);
+  if (directory && !rs_->opening_index) {
+    if (!rs_->resolved.trailing_slash) {
+      RespondRedirect();
+      return;
+    }
+    rs_->opening_index = true;
+    rs_->path.assign(rs_->resolved.relative);
+    if (!rs_->path.empty()) rs_->path.push_back('/');
+    rs_->path.append("index.html");
+    rs_->open_path = rs_->path;
+    Resolve();
+    return;
+  }
+  // A directory without an index file → 404 (the listing is not ours to
+  // give); a FIFO, socket or device → 403: only regular files are served.
+  RespondError(directory ? 404 : 403, !rs_->keep_alive);
+}
+
+void Connection::TryNextCoding() {
+  rs_->probing_sibling = false;
+  while (rs_->coding_next < rs_->codings.count) {
+    const Coding c = rs_->codings.order[rs_->coding_next++];
+    if (c == Coding::kIdentity) break;
+    rs_->probing_sibling = true;
+    rs_->open_path.assign(rs_->path).append(SiblingSuffix(c));
+    Resolve();
+    return;
+  }
+  rs_->coding = Coding::kIdentity;
+  ServeRepresentation();
+}
+
+void Connection::ServeRepresentation() {
+  const ServerConfig& config = worker_->config();
+  FilePlanInput in;
+  in.request = &rs_->parser.request();
+  in.file.size = rs_->file->size;
+  in.file.mtime_sec = rs_->file->mtime_sec;
+  in.file.etag = rs_->file->etag;
+  in.file.last_modified = std::string_view(rs_->file->last_modified, kHttpDateLength);
+  in.file.content = rs_->file->has_content ? &rs_->file->content : nullptr;
+  in.file.full_fields = &rs_->file->full_fields;
+  in.coding = rs_->coding;
+  in.path = rs_->path;
+  in.common = Common(200);
+  in.head_only = rs_->head_only;
+  in.random = worker_->NextRandom();
+  in.cache_control = config.cache_control;
+  in.precompressed = config.precompressed;
+  in.max_ranges = config.max_ranges;
+  const FilePlan plan = PlanFileResponse(in, &rs_->out, &rs_->segments);
+  rs_->status = plan.status;
+  rs_->head_len = plan.head_len;
+  rs_->segment_index = 0;
+  rs_->out_sent = 0;
+  if (!plan.uses_file) ReleaseFile();  // Everything is in memory already.
+  SendSegments();
+}
+
+}  // namespace sluice

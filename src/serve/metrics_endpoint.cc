@@ -1,0 +1,95 @@
+// The /metrics endpoint and the access-log line: the parts of Connection
+// that look at the server as a whole. On the owning worker's thread.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+#include <ctime>
+#include <string>
+
+#include "sluice/base/clock.h"
+#include "sluice/serve/access_log.h"
+#include "sluice/serve/connection.h"
+#include "sluice/serve/metrics.h"
+#include "sluice/server/listener.h"
+#include "sluice/server/worker.h"
+
+namespace sluice {
+namespace {
+
+bool Contains(std::string_view haystack, std::string_view needle) {
+  return haystack.find(needle) != std::string_view::npos;
+}
+
+}  // namespace
+
+bool Connection::IsMetricsTarget(std::string_view target) const {
+  const std::string& path = worker_->config().metrics_path;
+  if (target.substr(0, path.size()) != path) return false;
+  return target.size() == path.size() || target[path.size()] == '?';
+}
+
+bool Connection::LoadPeer() {
+  if (peer_known_) return true;
+  // One getpeername() per connection, only for /metrics or the access log.
+  socklen_t len = sizeof(peer_);
+  std::memset(&peer_, 0, sizeof(peer_));
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) return false;
+  peer_known_ = true;
+  return true;
+}
+
+bool Connection::PeerAllowedMetrics() {
+  return LoadPeer() && CidrListContains(worker_->config().metrics_allow,
+                                        reinterpret_cast<const sockaddr*>(&peer_));
+}
+
+void Connection::HandleMetrics() {
+  const Request& r = rs_->parser.request();
+  if (r.method != Method::kGet && r.method != Method::kHead) {
+    RespondError(405, !rs_->keep_alive, "Allow: GET, HEAD\r\n");
+    return;
+  }
+  // Prometheus text when asked for by query or by Accept; JSON otherwise.
+  const std::string_view target = r.target;
+  const std::string_view accept = r.field(Field::kAccept);
+  bool prometheus = Contains(accept, "text/plain") || Contains(accept, "openmetrics");
+  if (Contains(target, "format=prometheus")) prometheus = true;
+  if (Contains(target, "format=json")) prometheus = false;
+
+  const MetricsRegistry* registry = worker_->registry();
+  std::string body;
+  if (registry != nullptr) {
+    body = prometheus ? RenderMetricsPrometheus(registry->info, registry->workers, MonotonicNanos())
+                      : RenderMetricsJson(registry->info, registry->workers, MonotonicNanos());
+  }
+  BeginResponse(200);
+  AppendStatusAndCommon(&rs_->out, Common(200));
+  AppendField(&rs_->out, "Content-Type",
+              prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
+  AppendFieldUint(&rs_->out, "Content-Length", body.size());
+  AppendField(&rs_->out, "Cache-Control", "no-store");
+  FinishHead();
+  if (!rs_->head_only) rs_->out.append(body);
+  AddMemorySegment(0);
+  SendSegments();
+}
+
+void Connection::LogAccess() {
+  AccessLogWriter* log = worker_->access_log();
+  const Request& r = rs_->parser.request();
+  // The request line's pieces go to the log as they are (no line is built
+  // here); "-" when the request line itself could not be parsed.
+  const bool parsed = !r.method_text.empty() && !rs_->parser.in_request_line();
+  AccessLogWriter::RequestLine line;
+  if (parsed) line = {r.method_text, r.target, r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"};
+  const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
+  const uint64_t body =
+      rs_->response_bytes > rs_->head_len ? rs_->response_bytes - rs_->head_len : 0;
+  log->Log(peer, worker_->date().now(), line, rs_->status, body,
+           parsed ? r.field(Field::kReferer) : std::string_view(),
+           parsed ? r.field(Field::kUserAgent) : std::string_view());
+}
+
+}  // namespace sluice

@@ -1,0 +1,261 @@
+// sluice: command-line flags → ServerConfig → RunServer.
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/internal/program_name.h"
+#include "absl/flags/internal/usage.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "sluice/base/log.h"
+#include "sluice/http/mime.h"
+#include "sluice/http/range.h"
+#include "sluice/io/ring.h"
+#include "sluice/server/listener.h"
+#include "sluice/server/server.h"
+
+ABSL_FLAG(std::string, root, "www",
+          "Directory to serve (the document root); symlinks on its path are followed "
+          "again whenever they change.");
+ABSL_FLAG(std::string, listen, "127.0.0.1:8080",
+          "Address to listen on: IPv4 HOST:PORT, [IPv6]:PORT, or localhost:PORT. Port 0 picks a "
+          "free port (printed at start-up).");
+ABSL_FLAG(int, threads, sluice::AvailableCpuCount(),
+          "Worker threads, one io_uring each, pinned to CPUs (default: CPUs available).");
+ABSL_FLAG(bool, multishot_recv, true,
+          "Receive with one multishot RECV per connection on the worker's provided-buffer ring, "
+          "left armed across requests; false: a single-shot RECV for each read.");
+ABSL_FLAG(bool, sqpoll, false,
+          "Give each ring a kernel thread that polls for submissions (IORING_SETUP_SQPOLL), "
+          "saving io_uring_enter calls while it is awake; it burns CPU beside the worker. Off "
+          "by default: see perf/README.md for the measurement.");
+ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(10),
+          "With --sqpoll: how long the SQ thread spins without work before it sleeps.");
+ABSL_FLAG(int, backlog, 4096, "listen() backlog of each worker's socket.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
+          "On SIGINT/SIGTERM, how long in-flight responses may take to finish before the "
+          "remaining connections are closed.");
+ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(15),
+          "A request head must arrive completely within this time of its first byte (of the "
+          "connection, for a new one); else 408 and close.");
+ABSL_FLAG(absl::Duration, keepalive_timeout, absl::Seconds(30),
+          "Idle keep-alive connections are closed after this long.");
+ABSL_FLAG(absl::Duration, send_timeout, absl::Seconds(30),
+          "A response that makes no progress for this long is abandoned and the connection "
+          "closed.");
+ABSL_FLAG(int, max_connections, 16384,
+          "Connections open at once over all workers; past it the longest-idle keep-alive "
+          "connection is closed, or, with none idle, new ones are refused until one closes.");
+ABSL_FLAG(int64_t, file_cache_entries, 16384,
+          "Open-file cache entries per worker (0 turns the cache off). Entries are dropped on "
+          "inotify change events and after --file_cache_valid.");
+ABSL_FLAG(int64_t, file_cache_bytes, 64 << 20,
+          "Bytes of small files' content the open-file cache may hold per worker.");
+ABSL_FLAG(absl::Duration, file_cache_valid, absl::Seconds(10),
+          "Longest time a cache entry is trusted (a backstop for changes inotify cannot see).");
+ABSL_FLAG(int64_t, small_file_bytes, 16384,
+          "Files up to this size are kept in the open-file cache's memory and sent with their "
+          "head in one SEND; larger ones are spliced from the file.");
+ABSL_FLAG(std::string, metrics_path, "/metrics", "Path of the JSON/Prometheus metrics endpoint.");
+ABSL_FLAG(std::string, metrics_allow, "127.0.0.0/8,::1",
+          "Comma-separated CIDR ranges of clients that may read the metrics; others get 404.");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "Serve the metrics on this ADDR:PORT instead of the main listener (which then "
+          "serves files only).");
+ABSL_FLAG(std::string, access_log, "",
+          "Access log path in nginx's combined format ('-' for stdout; empty: off). SIGUSR1 "
+          "reopens it.");
+ABSL_FLAG(std::string, user, "",
+          "When started as root, switch to this user after binding and opening the root.");
+ABSL_FLAG(std::string, group, "", "With --user: the group to switch to (default: the user's).");
+ABSL_FLAG(int, max_request_line, 8192, "Longest request line in bytes (longer: 414).");
+ABSL_FLAG(int, max_header_bytes, 16384,
+          "Largest request head (request line and header fields) in bytes (larger: 431).");
+ABSL_FLAG(int, max_headers, 100, "Most header fields in one request (more: 431).");
+ABSL_FLAG(int, max_ranges, 16,
+          "Most byte ranges honoured in one Range request (more: 200 with the whole file).");
+ABSL_FLAG(std::string, cache_control, "",
+          "Cache-Control value sent with files (and their 304s); empty: none.");
+ABSL_FLAG(bool, precompressed, true,
+          "Serve FILE.br or FILE.gz in place of FILE when the client accepts that encoding.");
+ABSL_FLAG(std::string, mime_types, "",
+          "A types file in nginx's mime.types format whose entries override the built-in "
+          "table.");
+
+namespace {
+
+constexpr int kExitConfig = 2;
+constexpr int kExitNoIoUring = 3;
+
+bool IsOurFlagFile(absl::string_view file) { return absl::EndsWith(file, "src/server/main.cc"); }
+
+absl::Status Invalid(std::string_view message) {
+  return absl::InvalidArgumentError(std::string(message));
+}
+
+// abseil exits 1 after --help; a help request that worked should exit 0.
+bool PrintedHelp(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
+      absl::flags_internal::FlagsHelp(std::cout, "src/server/main.",
+                                      absl::flags_internal::HelpFormat::kHumanReadable,
+                                      absl::ProgramUsageMessage());
+      std::cout << "\nAlso: --flagfile=FILE (one --flag=value per line), --version, --helpfull.\n";
+      return true;
+    }
+  }
+  return false;
+}
+
+void SetUpUsage(const char* argv0) {
+  absl::flags_internal::SetProgramInvocationName(argv0);
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = IsOurFlagFile;
+  usage.contains_helpshort_flags = IsOurFlagFile;
+  usage.version_string = [] { return absl::StrCat("sluice ", sluice::kVersion, "\n"); };
+  usage.normalize_filename = [](absl::string_view f) { return std::string(f); };
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "a static file HTTP/1.1 server on io_uring.\n"
+      "Usage: sluice [--root=DIR] [--listen=ADDR:PORT] [--threads=N] ...");
+}
+
+absl::Status ReadTimeouts(sluice::ServerConfig* config) {
+  config->sqpoll_idle = absl::GetFlag(FLAGS_sqpoll_idle);
+  if (config->sqpoll_idle < absl::Milliseconds(1) || config->sqpoll_idle > absl::Seconds(10)) {
+    return Invalid("--sqpoll_idle must be between 1ms and 10s");
+  }
+  config->drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
+  if (config->drain_timeout < absl::ZeroDuration()) return Invalid("--drain_timeout must be >= 0");
+  config->header_timeout = absl::GetFlag(FLAGS_header_timeout);
+  config->keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
+  config->send_timeout = absl::GetFlag(FLAGS_send_timeout);
+  for (absl::Duration d :
+       {config->header_timeout, config->keepalive_timeout, config->send_timeout}) {
+    if (d < absl::Seconds(1) || d > absl::Hours(24)) {
+      return Invalid(
+          "--header_timeout, --keepalive_timeout and --send_timeout must be between 1s and 24h");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadMetricsFlags(sluice::ServerConfig* config) {
+  config->metrics_path = absl::GetFlag(FLAGS_metrics_path);
+  if (config->metrics_path.empty() || config->metrics_path[0] != '/' ||
+      config->metrics_path.find_first_of("?# ") != std::string::npos) {
+    return Invalid("--metrics_path must start with '/' and contain no '?', '#' or space");
+  }
+  absl::StatusOr<std::vector<sluice::CidrRange>> allow =
+      sluice::ParseCidrList(absl::GetFlag(FLAGS_metrics_allow));
+  if (!allow.ok()) return Invalid(absl::StrCat("--metrics_allow: ", allow.status().message()));
+  config->metrics_allow = *allow;
+  config->metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  return absl::OkStatus();
+}
+
+absl::Status ReadCacheFlags(sluice::ServerConfig* config) {
+  const int64_t entries = absl::GetFlag(FLAGS_file_cache_entries);
+  const int64_t bytes = absl::GetFlag(FLAGS_file_cache_bytes);
+  config->file_cache_valid = absl::GetFlag(FLAGS_file_cache_valid);
+  if (entries < 0 || entries > 10000000 || bytes < 0 ||
+      config->file_cache_valid < absl::ZeroDuration()) {
+    return Invalid(
+        "--file_cache_entries must be 0..10000000, --file_cache_bytes and --file_cache_valid >= 0");
+  }
+  config->file_cache_entries = static_cast<size_t>(entries);
+  config->file_cache_bytes = static_cast<size_t>(bytes);
+  const int64_t small_file = absl::GetFlag(FLAGS_small_file_bytes);
+  if (small_file < 0 || small_file > (16 << 20)) {
+    return Invalid("--small_file_bytes must be between 0 and 16777216");
+  }
+  config->small_file_bytes_max = static_cast<uint32_t>(small_file);
+  return absl::OkStatus();
+}
+
+absl::Status ReadRequestLimits(sluice::ServerConfig* config) {
+  config->max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (config->max_connections < 1) return Invalid("--max_connections must be at least 1");
+  const int request_line = absl::GetFlag(FLAGS_max_request_line);
+  const int header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
+  const int headers = absl::GetFlag(FLAGS_max_headers);
+  if (request_line < 64 || header_bytes < request_line || header_bytes > (1 << 20) || headers < 1 ||
+      headers > 10000) {
+    return Invalid(
+        "invalid limits: need 64 <= --max_request_line <= --max_header_bytes <= 1048576 and "
+        "1 <= --max_headers <= 10000");
+  }
+  config->limits.request_line_bytes_max = static_cast<size_t>(request_line);
+  config->limits.head_bytes_max = static_cast<size_t>(header_bytes);
+  config->limits.header_count_max = static_cast<size_t>(headers);
+  const int max_ranges = absl::GetFlag(FLAGS_max_ranges);
+  if (max_ranges < 1 || max_ranges > static_cast<int>(sluice::kMaxRangesLimit)) {
+    return Invalid(absl::StrCat("--max_ranges must be between 1 and ", sluice::kMaxRangesLimit));
+  }
+  config->max_ranges = static_cast<size_t>(max_ranges);
+  return absl::OkStatus();
+}
+
+absl::Status ReadResponseFlags(sluice::ServerConfig* config) {
+  config->cache_control = absl::GetFlag(FLAGS_cache_control);
+  for (char c : config->cache_control) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return Invalid("--cache_control must not contain control characters");
+    }
+  }
+  config->precompressed = absl::GetFlag(FLAGS_precompressed);
+  if (const std::string types = absl::GetFlag(FLAGS_mime_types); !types.empty()) {
+    if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok())
+      return Invalid(std::string(st.message()));
+  }
+  return absl::OkStatus();
+}
+
+// Every flag into a ServerConfig; kInvalidArgument names the flag at fault.
+absl::StatusOr<sluice::ServerConfig> ConfigFromFlags() {
+  sluice::ServerConfig config;
+  config.root = absl::GetFlag(FLAGS_root);
+  config.listen = absl::GetFlag(FLAGS_listen);
+  config.threads = absl::GetFlag(FLAGS_threads);
+  config.backlog = absl::GetFlag(FLAGS_backlog);
+  config.sqpoll = absl::GetFlag(FLAGS_sqpoll);
+  config.multishot_recv = absl::GetFlag(FLAGS_multishot_recv);
+  config.user = absl::GetFlag(FLAGS_user);
+  config.group = absl::GetFlag(FLAGS_group);
+  config.access_log = absl::GetFlag(FLAGS_access_log);
+  for (auto read :
+       {ReadTimeouts, ReadMetricsFlags, ReadCacheFlags, ReadRequestLimits, ReadResponseFlags}) {
+    if (absl::Status st = read(&config); !st.ok()) return st;
+  }
+  return config;
+}
+
+// 0 served and stopped; 3 io_uring refused; 1 an internal failure; 2 any
+// configuration problem (bad flag, missing root, address in use).
+int ExitCodeFor(const absl::Status& st) {
+  if (st.ok()) return EXIT_SUCCESS;
+  if (sluice::IsIoUringRefused(st)) return kExitNoIoUring;
+  return st.code() == absl::StatusCode::kInternal ? EXIT_FAILURE : kExitConfig;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  SetUpUsage(argv[0]);
+  if (PrintedHelp(argc, argv)) return EXIT_SUCCESS;
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<sluice::ServerConfig> config = ConfigFromFlags();
+  if (!config.ok()) {
+    sluice::LogError(std::string(config.status().message()));
+    return kExitConfig;
+  }
+  const absl::Status st = sluice::RunServer(*config);
+  if (!st.ok()) sluice::LogError(std::string(st.message()));
+  return ExitCodeFor(st);
+}
