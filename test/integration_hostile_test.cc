@@ -56,7 +56,7 @@ constexpr bool kSanitized = false;
 #endif
 
 // Idle pipes a worker's pool may keep (kDefaultIdlePipesMax in
-// include/sluice/server/config.h). A pipe that comes back empty after a response is
+// include/sluice/serve/config.h). A pipe that comes back empty after a response is
 // kept for the next one, so after a burst of large responses a worker may
 // hold up to this many more pipes (two descriptors each) than at the start.
 #ifdef SLUICE_TINY_RESOURCES

@@ -121,10 +121,9 @@ std::string ChaosOptions::Describe() const {
                       " delay=", delay_max, " skew=", skew_max_s);
 }
 
-Chaos::Chaos(const ChaosOptions& options, int worker_index, const void* worker)
+Chaos::Chaos(const ChaosOptions& options, int worker_index)
     : options_(options),
       worker_index_(worker_index),
-      worker_(worker),
       state_(SplitMix64(options.seed + static_cast<uint64_t>(worker_index) * 0x1000193)) {}
 
 uint64_t Chaos::Next() {
@@ -155,7 +154,7 @@ void Chaos::BeforeSubmit(io_uring* ring) {
     if (user_data < kMaxFireAndForgetTag) continue;  // CLOSE of a file, cancels.
     const auto* op = reinterpret_cast<const Operation*>(user_data);
     const OpKind kind = op->kind;
-    const bool connection_op = op->owner != worker_;
+    const bool connection_op = IsConnectionOp(kind);
     const bool multishot_recv =
         sqe->opcode == IORING_OP_RECV && (sqe->ioprio & IORING_RECV_MULTISHOT);
     const bool cancellable =

@@ -8,7 +8,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "sluice/base/log.h"
-#include "sluice/server/worker.h"
 
 namespace sluice {
 namespace {
@@ -70,9 +69,9 @@ int AccessLogFile::DupCurrent() const {
   return fcntl(fd_, F_DUPFD_CLOEXEC, 0);
 }
 
-AccessLogWriter::AccessLogWriter(Worker* worker, AccessLogFile* file)
-    : worker_(worker), file_(file) {
-  op_.owner = worker;
+AccessLogWriter::AccessLogWriter(Loop* loop, WorkerMetrics* metrics, AccessLogFile* file)
+    : loop_(loop), metrics_(metrics), file_(file) {
+  op_.owner = this;
   generation_ = file_->generation();
   fd_ = file_->DupCurrent();
   pending_.reserve(kFlushBytes * 2);
@@ -85,7 +84,7 @@ AccessLogWriter::~AccessLogWriter() {
 void AccessLogWriter::Log(std::string_view remote_addr, time_t now, const RequestLine& request,
                           int status, uint64_t body_bytes, std::string_view referer,
                           std::string_view user_agent) {
-  WorkerMetrics& m = worker_->metrics();
+  WorkerMetrics& m = *metrics_;
   if (pending_.size() > kMaxBufferedBytes) {
     m.log_dropped_lines_total.Add();
     return;
@@ -127,27 +126,23 @@ void AccessLogWriter::Flush() {
     writing_.swap(pending_);
     written_ = 0;
   }
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(OpKind::kLogWrite);
-  op_.kind = OpKind::kLogWrite;
-  op_.in_flight = true;
-  io_uring_sqe_set_data(sqe, &op_);
+  io_uring_sqe* sqe = loop_->Arm(&op_, OpKind::kLogWrite);
   // Offset -1: the file position, which O_APPEND keeps at the end.
   io_uring_prep_write(sqe, fd_, writing_.data() + written_,
                       static_cast<unsigned>(writing_.size() - written_), static_cast<uint64_t>(-1));
 }
 
-void AccessLogWriter::OnWrite(int res) {
+void AccessLogWriter::OnCompletion(Operation* /*op*/, int res, uint32_t /*cqe_flags*/) noexcept {
   if (res < 0) {
     // A full disk or an I/O error: count it, drop this buffer, keep serving.
-    worker_->metrics().log_write_errors_total.Add();
+    metrics_->log_write_errors_total.Add();
     writing_.clear();
     written_ = 0;
     return;
   }
   written_ += static_cast<size_t>(res);
   if (res == 0) {
-    worker_->metrics().log_write_errors_total.Add();
+    metrics_->log_write_errors_total.Add();
     writing_.clear();
     written_ = 0;
   }
@@ -164,7 +159,7 @@ void AccessLogWriter::Tick() {
     }
     const int fd = file_->DupCurrent();
     if (fd >= 0) {
-      if (fd_ >= 0) worker_->CloseLater(fd_);
+      if (fd_ >= 0) loop_->CloseLater(fd_);
       fd_ = fd;
     }
     generation_ = g;

@@ -16,7 +16,7 @@
 #include "sluice/http/http_date.h"
 #include "sluice/http/mime.h"
 #include "sluice/http/response.h"
-#include "sluice/server/worker.h"
+#include "sluice/serve/connection_host.h"
 
 namespace sluice {
 namespace {
@@ -26,7 +26,7 @@ constexpr uint64_t kLingerBytesMax = 1 << 20;
 
 }  // namespace
 
-Connection::Connection(Worker* worker) : worker_(worker) {
+Connection::Connection(ConnectionHost* host) : host_(host) {
   io_op_.owner = this;
   timer_op_.owner = this;
   recv_op_.owner = this;
@@ -37,7 +37,7 @@ Connection::Connection(Worker* worker) : worker_(worker) {
 Connection::~Connection() {
   if (rs_ != nullptr) {
     ReleaseFile();
-    worker_->ReleaseRequestState(rs_);
+    host_->ReleaseRequestState(rs_);
   }
   if (fd_ >= 0) close(fd_);
 }
@@ -47,41 +47,32 @@ bool Connection::waiting_for_request() const {
 }
 
 io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
-  // One SQE per record at a time: a second one would make two completions
-  // name the same operation, and the first one's result would be lost.
-  SLUICE_CHECK(!op->in_flight, "an operation record is reused only after its last completion");
   SLUICE_CHECK(fd_ >= 0, "a connection submits operations only while it has a socket");
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(kind);
-  op->kind = kind;
-  op->in_flight = true;
-  op->generation = generation_;
-  io_uring_sqe_set_data(sqe, op);
-  return sqe;
+  return host_->loop().Arm(op, kind, generation_);
 }
 
 void Connection::SetDeadline(absl::Duration timeout) {
   // now_s() is truncated to the second, so one more second makes the
   // timeout never shorter than asked (and at most a second longer).
   const int64_t seconds = absl::ToInt64Seconds(absl::Ceil(timeout, absl::Seconds(1)));
-  worker_->wheel().Schedule(&timer_node_, worker_->now_s() + std::max<int64_t>(1, seconds) + 1);
+  host_->wheel().Schedule(&timer_node_, host_->loop().now_s() + std::max<int64_t>(1, seconds) + 1);
 }
 
-void Connection::ClearDeadline() { worker_->wheel().Cancel(&timer_node_); }
+void Connection::ClearDeadline() { host_->wheel().Cancel(&timer_node_); }
 
 void Connection::SetIdle(bool idle) {
   if (idle && !idle_node_.linked()) {
-    worker_->idle_connections().PushBack(&idle_node_);
+    host_->idle_connections().PushBack(&idle_node_);
   } else if (!idle && idle_node_.linked()) {
-    worker_->idle_connections().Remove(&idle_node_);
+    host_->idle_connections().Remove(&idle_node_);
   }
 }
 
 void Connection::CancelInFlight() {
   if (io_op_.in_flight) {
-    worker_->SubmitCancel(&io_op_);
+    host_->loop().Cancel(&io_op_);
   } else if (waiting_for_input() && recv_op_.in_flight) {
-    worker_->SubmitCancel(&recv_op_);
+    host_->loop().Cancel(&recv_op_);
   } else if (waiting_for_input()) {
     // Parked after ENOBUFS with no RECV armed: there is no completion to
     // wait for, so act now.
@@ -97,7 +88,7 @@ bool Connection::closing() const {
 void Connection::OnTimeout() {
   // Closing states carry deadlines of their own (the linger's linked timeout).
   if (closing() || interrupt_ != Interrupt::kNone) return;
-  worker_->metrics().timeouts_total.Add();
+  host_->metrics().timeouts_total.Add();
   interrupt_ = Interrupt::kTimedOut;
   if (io_op_.in_flight && !waiting_for_input()) {
     // A response was in progress. Its operation may sit in an io-wq thread
@@ -154,20 +145,20 @@ void Connection::Start(int fd, bool metrics_only) {
   recv_no_buffers_ = false;
   ++generation_;
   interrupt_ = Interrupt::kNone;
-  SetDeadline(worker_->config().header_timeout);
+  SetDeadline(host_->config().header_timeout);
   SubmitRecv();
 }
 
 void Connection::EnsureRequestState() {
   if (rs_ != nullptr) return;
-  rs_ = worker_->AcquireRequestState();
+  rs_ = host_->AcquireRequestState();
   rs_->Reset();
 }
 
 void Connection::ReturnRequestState() {
   if (rs_ == nullptr) return;
   ReleaseFile();
-  worker_->ReleaseRequestState(rs_);
+  host_->ReleaseRequestState(rs_);
   rs_ = nullptr;
 }
 
@@ -175,6 +166,11 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexce
   // Every completion reaches its operation's handler, whatever the state:
   // the handler first takes what the kernel did (a descriptor, a buffer,
   // bytes in a pipe or the socket), then decides what happens next.
+  // A slot is recycled only after the last completion of each of its
+  // operations, so a completion always finds the use that submitted it; a
+  // mismatch would hand one client's result to another.
+  SLUICE_CHECK(op->generation == generation_,
+               "a completion belongs to the connection that submitted it");
   if (op == &recv_op_) {
     OnMultishotRecv(res, cqe_flags);
   } else if (op == &timer_op_) {
@@ -222,7 +218,7 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexce
     }
   }
   // The slot goes back to the pool with its last completion, never before.
-  if (state_ == State::kFree && idle_in_kernel()) worker_->Recycle(this);
+  if (state_ == State::kFree && idle_in_kernel()) host_->Recycle(this);
 }
 
 void Connection::OnWorkerStopping() {
@@ -252,17 +248,17 @@ void Connection::SubmitRecv() {
   state_ = State::kReading;
   // Input arrives through recv_op_ while it is armed (as it usually is).
   if (recv_op_.in_flight) return;
-  if (worker_->multishot_recv()) {
+  if (host_->multishot_recv()) {
     ResumeMultishotRecv();
     return;
   }
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
-  if (rs_ == nullptr && worker_->has_buffer_ring()) {
+  if (rs_ == nullptr && host_->loop().recv_buffers().enabled()) {
     // Idle: the kernel picks a buffer from the worker's ring only when data
     // arrives, so a waiting connection holds none (Linux 5.19).
-    io_uring_prep_recv(sqe, fd_, nullptr, worker_->recv_buffer_bytes(), 0);
+    io_uring_prep_recv(sqe, fd_, nullptr, host_->loop().recv_buffers().bytes(), 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
-    sqe->buf_group = Worker::kRecvBufferGroup;
+    sqe->buf_group = RecvBuffers::kGroup;
     return;
   }
   EnsureRequestState();
@@ -275,9 +271,9 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && interrupt_ == Interrupt::kNone) {
       if (rs_ == nullptr || rs_->req_start == rs_->in_len) BeginRequestInput();
-      TakeInput(worker_->recv_buffer(bid), static_cast<size_t>(res));
+      TakeInput(host_->loop().recv_buffers().buffer(bid), static_cast<size_t>(res));
     }
-    worker_->RecycleRecvBuffer(bid);
+    host_->loop().recv_buffers().Recycle(bid);
   } else if (res > 0) {
     // Received straight into rs_->in (no buffer ring).
     if (rs_->req_start == rs_->in_len) BeginRequestInput();
@@ -287,7 +283,7 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
   if (res == -ENOBUFS) {
     // The buffer ring ran dry: wait for buffers to come back, then re-arm.
     // Healthy connections are not torn down for it.
-    worker_->WaitForRecvBuffers(this);
+    host_->WaitForRecvBuffers(this);
     return;
   }
   if (res <= 0) {
@@ -303,17 +299,17 @@ void Connection::BeginRequestInput() {
   // must follow within the header timeout; a new connection's deadline
   // already runs from its accept and is not extended.
   EnsureRequestState();
-  rs_->request_start_ns = worker_->now_ns();
+  rs_->request_start_ns = host_->loop().now_ns();
   if (idle_node_.linked()) {
     SetIdle(false);
-    SetDeadline(worker_->config().header_timeout);
+    SetDeadline(host_->config().header_timeout);
   }
 }
 
 void Connection::RetryRecv() {
   if (!waiting_for_input() || io_op_.in_flight || recv_op_.in_flight) return;
   recv_no_buffers_ = false;
-  if (worker_->stopping() && waiting_for_request()) {
+  if (host_->stopping() && waiting_for_request()) {
     Close();
     return;
   }
@@ -330,15 +326,15 @@ void Connection::ArmMultishotRecv() {
   io_uring_sqe* sqe = Prep(&recv_op_, OpKind::kRecv);
   io_uring_prep_recv_multishot(sqe, fd_, nullptr, 0, 0);
   sqe->flags |= IOSQE_BUFFER_SELECT;
-  sqe->buf_group = Worker::kRecvBufferGroup;
+  sqe->buf_group = RecvBuffers::kGroup;
 }
 
 void Connection::ResumeMultishotRecv() {
   if (peer_closed_) {
     Close();  // EOF or an error: nothing more will come.
   } else if (recv_no_buffers_) {
-    worker_->WaitForRecvBuffers(this);  // RetryRecv() re-arms.
-  } else if (!worker_->multishot_recv()) {
+    host_->WaitForRecvBuffers(this);  // RetryRecv() re-arms.
+  } else if (!host_->multishot_recv()) {
     // The kernel refused multishot: single-shot from now on.
     if (state_ == State::kDrainingBody) {
       SubmitDrainBody();
@@ -351,7 +347,7 @@ void Connection::ResumeMultishotRecv() {
 }
 
 void Connection::StopMultishotRecv() {
-  if (recv_op_.in_flight) worker_->SubmitCancel(&recv_op_);
+  if (recv_op_.in_flight) host_->loop().Cancel(&recv_op_);
 }
 
 void Connection::TakeInput(const char* data, size_t len) {
@@ -400,10 +396,10 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
       if (state_ == State::kReading && (rs_ == nullptr || rs_->req_start == rs_->in_len)) {
         BeginRequestInput();
       }
-      TakeInput(worker_->recv_buffer(bid), static_cast<size_t>(res));
+      TakeInput(host_->loop().recv_buffers().buffer(bid), static_cast<size_t>(res));
       got_data = true;
     }
-    worker_->RecycleRecvBuffer(bid);
+    host_->loop().recv_buffers().Recycle(bid);
   }
   if (!more) {
     if (res == 0 || (res < 0 && res != -ECANCELED && res != -ENOBUFS && res != -EINVAL)) {
@@ -411,7 +407,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
     } else if (res == -ENOBUFS) {
       recv_no_buffers_ = true;
     } else if (res == -EINVAL) {
-      worker_->DisableMultishotRecv();  // Linux < 6.0.
+      host_->DisableMultishotRecv();  // Linux < 6.0.
     }
   }
   // While a response is in progress, input only waits in the buffer.
@@ -436,7 +432,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
     return;
   }
   if (!more) {
-    if (worker_->stopping() && waiting_for_request()) {
+    if (host_->stopping() && waiting_for_request()) {
       Close();
       return;
     }
@@ -471,7 +467,7 @@ void Connection::Parse() {
     RespondError(rs_->parser.in_request_line() ? 414 : 431, /*close=*/true);
     return;
   }
-  if (worker_->stopping() && rs_->req_start == rs_->in_len) {
+  if (host_->stopping() && rs_->req_start == rs_->in_len) {
     Close();
     return;
   }
@@ -496,7 +492,7 @@ void Connection::HandleRequest() {
   }
   rs_->client_http10 = r.version_minor == 0;
   rs_->head_only = r.method == Method::kHead;
-  rs_->keep_alive = r.KeepAlive() && !worker_->stopping();
+  rs_->keep_alive = r.KeepAlive() && !host_->stopping();
   rs_->body_to_skip = 0;
 
   if (r.has(Field::kTransferEncoding)) {
@@ -511,7 +507,7 @@ void Connection::HandleRequest() {
     return;
   }
   if (r.content_length > 0) {
-    if (r.content_length > worker_->config().request_body_drain_bytes_max) {
+    if (r.content_length > host_->config().request_body_drain_bytes_max) {
       RespondError(413, /*close=*/true);
       return;
     }
@@ -531,7 +527,7 @@ void Connection::HandleRequest() {
         // The client waits for 100 Continue before sending the body; we do
         // not want it, so answer now and end the connection (RFC 9110 §10.1.1).
         rs_->keep_alive = false;
-      } else if (worker_->multishot_recv()) {
+      } else if (host_->multishot_recv()) {
         // The multishot RECV skips the rest as it arrives (TakeInput).
         state_ = State::kDrainingBody;
         if (!recv_op_.in_flight) ResumeMultishotRecv();
@@ -549,9 +545,9 @@ void Connection::SubmitDrainBody() {
   // The request's views live in rs_->in, so the body goes to the worker's
   // scratch buffer, which every connection may overwrite: it is never read.
   state_ = State::kDrainingBody;
-  const size_t want = std::min<uint64_t>(rs_->body_to_skip, worker_->scratch_bytes());
+  const size_t want = std::min<uint64_t>(rs_->body_to_skip, host_->scratch_bytes());
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
-  io_uring_prep_recv(sqe, fd_, worker_->scratch(), want, 0);
+  io_uring_prep_recv(sqe, fd_, host_->scratch(), want, 0);
 }
 
 void Connection::OnDrainBody(int res) {
@@ -571,7 +567,7 @@ void Connection::OnDrainBody(int res) {
 
 void Connection::Dispatch() {
   const Request& r = rs_->parser.request();
-  if (metrics_only_ || worker_->ServesMetricsOnMainListener()) {
+  if (metrics_only_ || host_->ServesMetricsOnMainListener()) {
     const bool metrics_path = IsMetricsTarget(r.target);
     if (metrics_path && PeerAllowedMetrics()) {
       HandleMetrics();
@@ -641,7 +637,7 @@ void Connection::BeginResponse(int status) {
 CommonFields Connection::Common(int status) const {
   CommonFields common;
   common.status = status;
-  common.date = worker_->date().text();
+  common.date = host_->date().text();
   common.keep_alive = rs_->keep_alive;
   common.client_is_http10 = rs_->client_http10;
   return common;
@@ -696,9 +692,9 @@ void Connection::FinishHead() {
 }
 
 void Connection::SendSegments() {
-  worker_->metrics().CountRequest(rs_->method_class, rs_->status);
+  host_->metrics().CountRequest(rs_->method_class, rs_->status);
   rs_->response_bytes = 0;
-  SetDeadline(worker_->config().send_timeout);
+  SetDeadline(host_->config().send_timeout);
   rs_->segment_index = 0;
   StartSegment();
 }
@@ -715,7 +711,7 @@ void Connection::StartSegment() {
     return;
   }
   if (!rs_->has_pipe) {
-    if (!worker_->pipes().Acquire(&rs_->pipe)) {
+    if (!host_->pipes().Acquire(&rs_->pipe)) {
       // No pipe (descriptor exhaustion) with the head already out: the only
       // honest ending is to close.
       Close();
@@ -751,7 +747,7 @@ void Connection::SubmitSend() {
 void Connection::OnSend(int res) {
   if (res > 0) {
     // These bytes are in the socket now.
-    worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
+    host_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
     rs_->response_bytes += static_cast<uint64_t>(res);
     rs_->out_sent += static_cast<size_t>(res);
   }
@@ -760,7 +756,7 @@ void Connection::OnSend(int res) {
     Close();
     return;
   }
-  SetDeadline(worker_->config().send_timeout);  // Progress.
+  SetDeadline(host_->config().send_timeout);  // Progress.
   if (rs_->out_sent < rs_->segments[rs_->segment_index].length) {
     SubmitSend();  // Short send: continue where it stopped.
     return;
@@ -805,7 +801,7 @@ bool Connection::FileChanged() {
   // short file.
   const linger reset = {1, 0};
   setsockopt(fd_, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
-  worker_->metrics().cut_total.Add();
+  host_->metrics().cut_total.Add();
   Close();
   return true;
 }
@@ -823,7 +819,7 @@ void Connection::OnSpliceOut(int res) {
     SLUICE_CHECK(static_cast<uint32_t>(res) <= rs_->pipe_bytes,
                  "a splice out of the pipe moves no more than was spliced in");
     rs_->pipe_bytes -= static_cast<uint32_t>(res);
-    worker_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
+    host_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
     rs_->response_bytes += static_cast<uint64_t>(res);
   }
   if (EndIfInterrupted()) return;
@@ -836,7 +832,7 @@ void Connection::OnSpliceOut(int res) {
     return;
   }
   if (FileChanged()) return;
-  SetDeadline(worker_->config().send_timeout);  // Progress.
+  SetDeadline(host_->config().send_timeout);  // Progress.
   if (rs_->pipe_bytes > 0) {
     SubmitSpliceOut();
   } else if (rs_->body_remaining > 0) {
@@ -863,11 +859,11 @@ void Connection::OnPollOut(int res) {
 
 void Connection::ResponseDone() {
   ReleaseFile();
-  const int64_t now_ns = worker_->now_ns();
-  worker_->metrics().latency_us.Record(
+  const int64_t now_ns = host_->loop().now_ns();
+  host_->metrics().latency_us.Record(
       static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->request_start_ns) / 1000));
-  if (worker_->access_log_enabled()) LogAccess();
-  if (!rs_->keep_alive || worker_->stopping()) {
+  if (host_->access_log() != nullptr) LogAccess();
+  if (!rs_->keep_alive || host_->stopping()) {
     // Closing with unread input makes the kernel reset the connection,
     // which can destroy this response: linger when input may be pending
     // (bytes already buffered past this request, or a refused request).
@@ -888,17 +884,17 @@ void Connection::ResponseDone() {
   if (rs_->req_start == rs_->in_len) {
     // Idle until the next request: the request state goes back to the pool
     // (when the buffer ring can receive for us meanwhile).
-    if (worker_->has_buffer_ring()) {
+    if (host_->loop().recv_buffers().enabled()) {
       ReturnRequestState();
     } else {
       rs_->req_start = rs_->in_len = 0;
     }
     SetIdle(true);
-    SetDeadline(worker_->config().keepalive_timeout);
+    SetDeadline(host_->config().keepalive_timeout);
     SubmitRecv();
     return;
   }
-  SetDeadline(worker_->config().header_timeout);
+  SetDeadline(host_->config().header_timeout);
   rs_->request_start_ns = now_ns;  // Its bytes were here; its turn starts now.
   Parse();                         // A pipelined request is already buffered.
 }
@@ -907,14 +903,14 @@ void Connection::ResponseDone() {
 
 void Connection::ReleaseFile() {
   if (rs_ == nullptr) return;
-  FileCache& cache = worker_->file_cache();
+  FileCache& cache = host_->file_cache();
   cache.Release(rs_->file);
   cache.Release(rs_->loading);
   rs_->file = rs_->loading = nullptr;
   if (rs_->has_pipe) {
     // Bytes still in the pipe belong to this response only: such a pipe is
     // closed, never lent to the next one.
-    worker_->pipes().Release(rs_->pipe, rs_->pipe_bytes == 0);
+    host_->pipes().Release(rs_->pipe, rs_->pipe_bytes == 0);
     rs_->has_pipe = false;
     rs_->pipe_bytes = 0;
   }
@@ -932,7 +928,7 @@ void Connection::LingerThenClose() {
   // A total bound that input cannot push back: a client trickling a byte
   // now and then must not hold the connection past it.
   linger_deadline_ns_ =
-      worker_->now_ns() + absl::ToInt64Nanoseconds(worker_->config().linger_timeout);
+      host_->loop().now_ns() + absl::ToInt64Nanoseconds(host_->config().linger_timeout);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kShutdown);
   io_uring_prep_shutdown(sqe, fd_, SHUT_WR);
 }
@@ -948,7 +944,7 @@ void Connection::OnShutdown(int res) {
 
 void Connection::SubmitLinger() {
   state_ = State::kLingering;
-  const int64_t linger_ns = linger_deadline_ns_ - worker_->now_ns();
+  const int64_t linger_ns = linger_deadline_ns_ - host_->loop().now_ns();
   if (linger_ns <= 0) {
     Close();
     return;
@@ -957,9 +953,9 @@ void Connection::SubmitLinger() {
   linger_ts_.tv_nsec = linger_ns % 1000000000;
   // The RECV and its linked timeout must enter the kernel together: split
   // by a full SQ, the RECV would wait without a deadline.
-  worker_->ReserveSqes(2);
+  host_->loop().ReserveSqes(2);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
-  io_uring_prep_recv(sqe, fd_, worker_->scratch(), worker_->scratch_bytes(), 0);
+  io_uring_prep_recv(sqe, fd_, host_->scratch(), host_->scratch_bytes(), 0);
   sqe->flags |= IOSQE_IO_LINK;
   io_uring_sqe* tsqe = Prep(&timer_op_, OpKind::kLingerTimeout);
   io_uring_prep_link_timeout(tsqe, &linger_ts_, 0);

@@ -11,11 +11,11 @@
 #include <deque>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/base/check.h"
 #include "sluice/base/clock.h"
 #include "sluice/base/log.h"
 #include "sluice/serve/connection.h"
 #include "sluice/serve/file_cache.h"
-#include "sluice/server/worker.h"
 
 namespace sluice {
 namespace {
@@ -97,10 +97,10 @@ std::string AbsoluteRootPath(std::string_view path, std::string_view cwd) {
   return out;
 }
 
-DocumentRoot::DocumentRoot(Worker* worker, std::string path, int fd, uint64_t dev, uint64_t ino)
-    : worker_(worker), path_(std::move(path)) {
+DocumentRoot::DocumentRoot(Loop* loop, std::string path, int fd, uint64_t dev, uint64_t ino)
+    : loop_(loop), path_(std::move(path)) {
   current_ = new RootGeneration{fd, dev, ino, /*id=*/1, /*refs=*/1};
-  for (Operation* op : {&open_op_, &statx_op_, &check_op_}) op->owner = worker;
+  for (Operation* op : {&open_op_, &statx_op_, &check_op_}) op->owner = this;
 }
 
 DocumentRoot::~DocumentRoot() {
@@ -121,7 +121,7 @@ RootGeneration* DocumentRoot::Acquire() {
 
 void DocumentRoot::Release(RootGeneration* gen) {
   if (gen == nullptr || --gen->refs > 0) return;
-  worker_->CloseLater(gen->fd);
+  loop_->CloseLater(gen->fd);
   delete gen;
 }
 
@@ -181,15 +181,22 @@ void DocumentRoot::StartResolve() {
     again_ = true;
     return;
   }
-  if (ready()) wait_started_ns_ = worker_->now_ns();
+  if (ready()) wait_started_ns_ = loop_->now_ns();
   resolving_ = true;
   again_ = false;
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(OpKind::kRootOpen);
-  open_op_.kind = OpKind::kRootOpen;
-  open_op_.in_flight = true;
-  io_uring_sqe_set_data(sqe, &open_op_);
+  io_uring_sqe* sqe = loop_->Arm(&open_op_, OpKind::kRootOpen);
   io_uring_prep_openat(sqe, AT_FDCWD, path_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC, 0);
+}
+
+void DocumentRoot::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) noexcept {
+  if (op == &open_op_) {
+    OnOpen(res);
+  } else if (op == &statx_op_) {
+    OnStatx(res);
+  } else {
+    SLUICE_CHECK(op == &check_op_, "the document root completes only its own operations");
+    OnCheck(res);
+  }
 }
 
 void DocumentRoot::OnOpen(int res) {
@@ -201,11 +208,7 @@ void DocumentRoot::OnOpen(int res) {
     return;
   }
   new_fd_ = res;
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(OpKind::kRootStatx);
-  statx_op_.kind = OpKind::kRootStatx;
-  statx_op_.in_flight = true;
-  io_uring_sqe_set_data(sqe, &statx_op_);
+  io_uring_sqe* sqe = loop_->Arm(&statx_op_, OpKind::kRootStatx);
   io_uring_prep_statx(sqe, new_fd_, "", AT_EMPTY_PATH, STATX_INO, &stx_);
 }
 
@@ -214,7 +217,7 @@ void DocumentRoot::OnStatx(int res) {
   new_fd_ = -1;
   const uint64_t dev = makedev(stx_.stx_dev_major, stx_.stx_dev_minor);
   if (res < 0 || (dev == current_->dev && stx_.stx_ino == current_->ino)) {
-    worker_->CloseLater(fd);  // The same directory: nothing changes.
+    loop_->CloseLater(fd);  // The same directory: nothing changes.
   } else {
     auto* gen = new RootGeneration{fd, dev, stx_.stx_ino, current_->id + 1, /*refs=*/1};
     RootGeneration* old = current_;
@@ -257,11 +260,7 @@ void DocumentRoot::Tick(int64_t now_ns) {
 void DocumentRoot::SubmitCheck() {
   // One STATX of the path per tick and worker: a walk of its components
   // (dentry-cache hits), through the ring so the worker never blocks.
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(OpKind::kRootCheck);
-  check_op_.kind = OpKind::kRootCheck;
-  check_op_.in_flight = true;
-  io_uring_sqe_set_data(sqe, &check_op_);
+  io_uring_sqe* sqe = loop_->Arm(&check_op_, OpKind::kRootCheck);
   io_uring_prep_statx(sqe, AT_FDCWD, path_.c_str(), 0, STATX_INO, &check_stx_);
 }
 

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/base/check.h"
 #include "sluice/base/log.h"
 #include "sluice/http/response.h"
 #include "sluice/serve/document_root.h"
-#include "sluice/server/worker.h"
 
 namespace sluice {
 namespace {
@@ -52,17 +52,18 @@ void FileInfo::Derive() {
   FormatHttpDate(static_cast<time_t>(mtime_sec), last_modified);
 }
 
-FileCache::FileCache(Worker* worker, size_t entries_max, size_t content_bytes_max,
-                     absl::Duration valid, DocumentRoot* root)
-    : worker_(worker),
+FileCache::FileCache(Loop* loop, WorkerMetrics* metrics, size_t entries_max,
+                     size_t content_bytes_max, absl::Duration valid, DocumentRoot* root)
+    : loop_(loop),
+      metrics_(metrics),
       entries_max_(entries_max),
       content_bytes_max_(content_bytes_max),
       valid_ns_(absl::ToInt64Nanoseconds(valid)),
       root_(root),
       watches_([this](const std::string& key) { return AddWatch(key); },
                [this](int wd) { inotify_rm_watch(inotify_fd_, wd); }) {
-  inotify_op_.owner = worker;
-  inotify_poll_op_.owner = worker;
+  inotify_op_.owner = this;
+  inotify_poll_op_.owner = this;
 }
 
 FileCache::~FileCache() {
@@ -116,34 +117,36 @@ void FileCache::WatchRootDirectories(const std::vector<std::string>& dirs) {
 }
 
 void FileCache::SubmitInotifyPoll() {
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(OpKind::kInotifyPoll);
-  inotify_poll_op_.kind = OpKind::kInotifyPoll;
-  inotify_poll_op_.in_flight = true;
-  io_uring_sqe_set_data(sqe, &inotify_poll_op_);
+  io_uring_sqe* sqe = loop_->Arm(&inotify_poll_op_, OpKind::kInotifyPoll);
   io_uring_prep_poll_add(sqe, inotify_fd_, POLLIN);
 }
 
+void FileCache::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) noexcept {
+  if (op == &inotify_poll_op_) {
+    OnInotifyPoll(res);
+  } else {
+    SLUICE_CHECK(op == &inotify_op_, "the file cache completes only its own operations");
+    OnInotify(res);
+  }
+}
+
 void FileCache::OnInotifyPoll(int res) {
-  if (res == -ECANCELED || worker_->stopping()) return;
+  if (res == -ECANCELED || stopping_) return;
   events_pending_ = true;
-  root_->OnEventsPending(worker_->now_ns());
+  root_->OnEventsPending(loop_->now_ns());
   ++epoch_;
   SubmitInotifyRead();
 }
 
 void FileCache::SubmitInotifyRead() {
-  io_uring_sqe* sqe = worker_->GetSqe();
-  worker_->OnSubmit(OpKind::kInotify);
-  inotify_op_.kind = OpKind::kInotify;
-  inotify_op_.in_flight = true;
-  io_uring_sqe_set_data(sqe, &inotify_op_);
+  io_uring_sqe* sqe = loop_->Arm(&inotify_op_, OpKind::kInotify);
   io_uring_prep_read(sqe, inotify_fd_, inotify_buf_.get(), kInotifyBufferBytes, 0);
 }
 
 void FileCache::StopWatching() {
-  if (inotify_op_.in_flight) worker_->SubmitCancel(&inotify_op_);
-  if (inotify_poll_op_.in_flight) worker_->SubmitCancel(&inotify_poll_op_);
+  stopping_ = true;
+  if (inotify_op_.in_flight) loop_->Cancel(&inotify_op_);
+  if (inotify_poll_op_.in_flight) loop_->Cancel(&inotify_poll_op_);
 }
 
 void FileCache::DropEverything() {
@@ -156,7 +159,7 @@ void FileCache::DropEverything() {
 
 void FileCache::OnInotify(int res) {
   if (res <= 0) {
-    if (res == -ECANCELED || worker_->stopping()) return;
+    if (res == -ECANCELED || stopping_) return;
     DropEverything();
     events_pending_ = false;
     SubmitInotifyPoll();
@@ -276,7 +279,7 @@ FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {
   if (enabled() && !events_pending_ && root_->ready()) {
     if (auto it = map_.find(key); it != map_.end()) info = it->second;
   }
-  WorkerMetrics& m = worker_->metrics();
+  WorkerMetrics& m = *metrics_;
   if (info != nullptr && now_ns - info->loaded_ns > valid_ns_) {
     Remove(info);  // Trusted long enough without an event: load it afresh.
     m.file_cache_expired_total.Add();
@@ -297,7 +300,7 @@ FileInfo* FileCache::Create(std::string_view key, int64_t now_ns) {
   info->key.assign(key);
   info->loaded_ns = now_ns;
   info->refs = 1;
-  info->lru.owner = info;
+  info->clock_node.owner = info;
   info->epoch = epoch_;
   live_[info->key].push_back(info);
   // Before the load is issued: a change during the load is then reported.
@@ -325,36 +328,36 @@ void FileCache::Publish(FileInfo* info) {
   info->cached = true;
   ++info->refs;
   map_.emplace(std::string_view(info->key), info);
-  lru_.PushBack(&info->lru);
+  clock_.PushBack(&info->clock_node);
   content_bytes_ += info->content.size();
   EvictToFit();
   UpdateSizeMetrics();
 }
 
 void FileCache::UpdateSizeMetrics() {
-  worker_->metrics().file_cache_entries.Set(map_.size());
-  worker_->metrics().file_cache_content_bytes.Set(content_bytes_);
+  metrics_->file_cache_entries.Set(map_.size());
+  metrics_->file_cache_content_bytes.Set(content_bytes_);
 }
 
 void FileCache::EvictToFit() {
   // Each pass over the list clears every `referenced`, so this ends within
   // two passes even when every entry was hit.
-  while (!lru_.empty() && (map_.size() > entries_max_ || content_bytes_ > content_bytes_max_)) {
-    auto* oldest = static_cast<FileInfo*>(lru_.front()->owner);
+  while (!clock_.empty() && (map_.size() > entries_max_ || content_bytes_ > content_bytes_max_)) {
+    auto* oldest = static_cast<FileInfo*>(clock_.front()->owner);
     if (oldest->referenced) {
       oldest->referenced = false;
-      lru_.Remove(&oldest->lru);
-      lru_.PushBack(&oldest->lru);
+      clock_.Remove(&oldest->clock_node);
+      clock_.PushBack(&oldest->clock_node);
       continue;
     }
     Remove(oldest);
-    worker_->metrics().file_cache_evictions_total.Add();
+    metrics_->file_cache_evictions_total.Add();
   }
 }
 
 void FileCache::Remove(FileInfo* info) {
   map_.erase(std::string_view(info->key));
-  lru_.Remove(&info->lru);
+  clock_.Remove(&info->clock_node);
   content_bytes_ -= info->content.size();
   info->cached = false;
   UpdateSizeMetrics();
@@ -367,7 +370,7 @@ void FileCache::Release(FileInfo* info) {
 
 void FileCache::Unref(FileInfo* info) {
   if (--info->refs > 0) return;
-  if (info->fd >= 0) worker_->CloseLater(info->fd);
+  if (info->fd >= 0) loop_->CloseLater(info->fd);
   UnwatchPathOf(info);
   if (auto it = live_.find(info->key); it != live_.end()) {
     std::erase(it->second, info);
@@ -378,7 +381,7 @@ void FileCache::Unref(FileInfo* info) {
 }
 
 void FileCache::Clear() {
-  while (!lru_.empty()) Remove(static_cast<FileInfo*>(lru_.front()->owner));
+  while (!clock_.empty()) Remove(static_cast<FileInfo*>(clock_.front()->owner));
 }
 
 }  // namespace sluice

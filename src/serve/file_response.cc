@@ -10,9 +10,9 @@
 #include "sluice/http/http_date.h"
 #include "sluice/http/response.h"
 #include "sluice/serve/connection.h"
+#include "sluice/serve/connection_host.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/file_plan.h"
-#include "sluice/server/worker.h"
 
 namespace sluice {
 namespace {
@@ -57,8 +57,8 @@ void Connection::StartFile() {
 // Resolves rs_->open_path beneath the root: from the worker's open-file cache
 // when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
 void Connection::Resolve() {
-  const int64_t now_ns = worker_->now_ns();  // This batch's time.
-  if (FileInfo* hit = worker_->file_cache().Find(rs_->open_path, now_ns)) {
+  const int64_t now_ns = host_->loop().now_ns();  // This batch's time.
+  if (FileInfo* hit = host_->file_cache().Find(rs_->open_path, now_ns)) {
     if (hit->has_content) {
       // With many small files cached, the bytes are usually not in the CPU's
       // caches: start fetching them now, so they arrive while the head is
@@ -69,7 +69,7 @@ void Connection::Resolve() {
     OnResolved(hit);
     return;
   }
-  rs_->loading = worker_->file_cache().Create(rs_->open_path, now_ns);
+  rs_->loading = host_->file_cache().Create(rs_->open_path, now_ns);
   SubmitOpen();
 }
 
@@ -77,8 +77,8 @@ void Connection::SubmitOpen() {
   state_ = State::kOpening;
   // The root's path changed and is being resolved again: the request waits
   // for the new root rather than opening in the old one.
-  if (!worker_->document_root().ready()) {
-    worker_->document_root().Wait(this);
+  if (!host_->document_root().ready()) {
+    host_->document_root().Wait(this);
     return;
   }
   SubmitOpenAt();
@@ -104,7 +104,7 @@ void Connection::SubmitOpenAt() {
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
   // Held until the entry dies: io_uring reads the dirfd when the OPENAT2
   // runs, perhaps later in io-wq.
-  rs_->loading->root = worker_->document_root().Acquire();
+  rs_->loading->root = host_->document_root().Acquire();
   io_uring_prep_openat2(sqe, rs_->loading->root->fd, rs_->loading->key.c_str(), &rs_->how);
 }
 
@@ -146,13 +146,13 @@ void Connection::OnStatx(int res) {
   if (EndIfInterrupted()) return;
   if (res >= 0) {
     if (info->is_regular() && info->size > 0 &&
-        info->size <= worker_->config().small_file_bytes_max) {
+        info->size <= host_->config().small_file_bytes_max) {
       SubmitReadFile();
       return;
     }
   }
   if (!info->is_regular() && info->fd >= 0) {
-    worker_->CloseLater(info->fd);  // Directories and the like are not read.
+    host_->loop().CloseLater(info->fd);  // Directories and the like are not read.
     info->fd = -1;
   }
   FinishLoad();
@@ -171,7 +171,7 @@ void Connection::OnReadFile(int res) {
   if (res >= 0 && static_cast<uint64_t>(res) == info->size) {
     // The whole file is in memory: responses need no descriptor any more.
     info->has_content = true;
-    worker_->CloseLater(info->fd);
+    host_->loop().CloseLater(info->fd);
     info->fd = -1;
   } else if (res < 0 && res != -EAGAIN && res != -EINTR) {
     // The storage failed before anything was sent: an honest 500 (EIO),
@@ -192,7 +192,7 @@ void Connection::OnReadFile(int res) {
 void Connection::FinishLoad() {
   FileInfo* info = rs_->loading;
   rs_->loading = nullptr;
-  worker_->file_cache().Publish(info);
+  host_->file_cache().Publish(info);
   OnResolved(info);
 }
 
@@ -201,41 +201,40 @@ void Connection::OnResolved(FileInfo* info) {
     if (info->is_regular()) {
       // The sibling is the representation; the original's path still gives
       // the Content-Type.
-      worker_->file_cache().Release(rs_->file);
+      host_->file_cache().Release(rs_->file);
       rs_->file = info;
       rs_->coding = rs_->codings.order[rs_->coding_next - 1];
       ServeRepresentation();
     } else {
-      worker_->file_cache().Release(info);
+      host_->file_cache().Release(info);
       TryNextCoding();  // No such sibling: next choice.
     }
     return;
   }
   if (info->error != 0) {
     const int status = StatusForOpenError(info->error);
-    worker_->file_cache().Release(info);
+    host_->file_cache().Release(info);
     RespondError(status, !rs_->keep_alive);
     return;
   }
   if (info->is_regular()) {
     if (rs_->resolved.trailing_slash && !rs_->opening_index) {
       // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
-      worker_->file_cache().Release(info);
+      host_->file_cache().Release(info);
       RespondError(404, !rs_->keep_alive);
       return;
     }
     rs_->file = info;
     const Request& r = rs_->parser.request();
     rs_->coding_next = 0;
-    rs_->codings =
-        worker_->config().precompressed
-            ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
-            : CodingChoice();
+    rs_->codings = host_->config().precompressed ? NegotiateCoding(r.field(Field::kAcceptEncoding),
+                                                                   r.has(Field::kAcceptEncoding))
+                                                 : CodingChoice();
     TryNextCoding();
     return;
   }
   const bool directory = info->is_directory();
-  worker_->file_cache().Release(info);
+  host_->file_cache().Release(info);
   if (directory && !rs_->opening_index) {
     if (!rs_->resolved.trailing_slash) {
       RespondRedirect();
@@ -269,7 +268,7 @@ void Connection::TryNextCoding() {
 }
 
 void Connection::ServeRepresentation() {
-  const ServerConfig& config = worker_->config();
+  const ServerConfig& config = host_->config();
   FilePlanInput in;
   in.request = &rs_->parser.request();
   in.file.size = rs_->file->size;
@@ -282,7 +281,7 @@ void Connection::ServeRepresentation() {
   in.path = rs_->path;
   in.common = Common(200);
   in.head_only = rs_->head_only;
-  in.random = worker_->NextRandom();
+  in.random = host_->NextRandom();
   in.cache_control = config.cache_control;
   in.precompressed = config.precompressed;
   in.max_ranges = config.max_ranges;

@@ -9,11 +9,11 @@
 #include <string>
 
 #include "sluice/base/clock.h"
+#include "sluice/io/address.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/connection.h"
+#include "sluice/serve/connection_host.h"
 #include "sluice/serve/metrics.h"
-#include "sluice/server/listener.h"
-#include "sluice/server/worker.h"
 
 namespace sluice {
 namespace {
@@ -25,7 +25,7 @@ bool Contains(std::string_view haystack, std::string_view needle) {
 }  // namespace
 
 bool Connection::IsMetricsTarget(std::string_view target) const {
-  const std::string& path = worker_->config().metrics_path;
+  const std::string& path = host_->config().metrics_path;
   if (target.substr(0, path.size()) != path) return false;
   return target.size() == path.size() || target[path.size()] == '?';
 }
@@ -41,8 +41,8 @@ bool Connection::LoadPeer() {
 }
 
 bool Connection::PeerAllowedMetrics() {
-  return LoadPeer() && CidrListContains(worker_->config().metrics_allow,
-                                        reinterpret_cast<const sockaddr*>(&peer_));
+  return LoadPeer() &&
+         CidrListContains(host_->config().metrics_allow, reinterpret_cast<const sockaddr*>(&peer_));
 }
 
 void Connection::HandleMetrics() {
@@ -58,7 +58,7 @@ void Connection::HandleMetrics() {
   if (Contains(target, "format=prometheus")) prometheus = true;
   if (Contains(target, "format=json")) prometheus = false;
 
-  const MetricsRegistry* registry = worker_->registry();
+  const MetricsRegistry* registry = host_->registry();
   std::string body;
   if (registry != nullptr) {
     body = prometheus ? RenderMetricsPrometheus(registry->info, registry->workers, MonotonicNanos())
@@ -77,7 +77,7 @@ void Connection::HandleMetrics() {
 }
 
 void Connection::LogAccess() {
-  AccessLogWriter* log = worker_->access_log();
+  AccessLogWriter* log = host_->access_log();
   const Request& r = rs_->parser.request();
   // The request line's pieces go to the log as they are (no line is built
   // here); "-" when the request line itself could not be parsed.
@@ -87,7 +87,7 @@ void Connection::LogAccess() {
   const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
   const uint64_t body =
       rs_->response_bytes > rs_->head_len ? rs_->response_bytes - rs_->head_len : 0;
-  log->Log(peer, worker_->date().now(), line, rs_->status, body,
+  log->Log(peer, host_->date().now(), line, rs_->status, body,
            parsed ? r.field(Field::kReferer) : std::string_view(),
            parsed ? r.field(Field::kUserAgent) : std::string_view());
 }

@@ -1,5 +1,5 @@
 // Fault injection at the ring boundary, compiled in only with the CMake
-// option SLUICE_CHAOS (preset `chaos`). A Worker owns one Chaos and calls it
+// option SLUICE_CHAOS (preset `chaos`). A worker's Loop owns one Chaos and calls it
 // where SQEs go to the kernel and where CQEs come back; every decision is
 // drawn from a PRNG seeded from SLUICE_CHAOS_SEED, so a failure can be
 // replayed. Without SLUICE_CHAOS this header is not included anywhere and
@@ -74,8 +74,7 @@ struct ChaosCqe {
 
 class Chaos {
  public:
-  // `worker` is the owner of the worker's own operation records.
-  Chaos(const ChaosOptions& options, int worker_index, const void* worker);
+  Chaos(const ChaosOptions& options, int worker_index);
   Chaos(const Chaos&) = delete;
   Chaos& operator=(const Chaos&) = delete;
 
@@ -145,7 +144,6 @@ class Chaos {
 
   const ChaosOptions options_;
   const int worker_index_;
-  const void* const worker_;
   uint64_t state_;
   uint64_t iteration_ = 0;
   std::vector<Held> held_;

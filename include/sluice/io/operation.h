@@ -1,7 +1,8 @@
 // Operation records: the io_uring user_data of every SQE we submit is the
-// address of one of these, embedded in its owner (a Connection's slot, or the
-// Worker's accept/wake/timer slots). The dispatcher reads the kind and calls
-// the owner's On<Kind> handler. Owned and touched by one worker thread.
+// address of one of these, embedded in its owner (a connection, the open-file
+// cache, the document root, the access log, the worker's accept/wake/tick).
+// The loop (loop.h) hands each CQE, whole, to the owner's OnCompletion, which
+// switches on the kind. Owned and touched by one worker thread.
 #ifndef SLUICE_IO_OPERATION_H_
 #define SLUICE_IO_OPERATION_H_
 
@@ -41,11 +42,29 @@ enum class OpKind : uint8_t {
 
 const char* OpKindName(OpKind kind);
 
+// A connection's operations come first in OpKind; the rest belong to the
+// worker's long-lived components.
+inline bool IsConnectionOp(OpKind kind) { return kind < OpKind::kAccept; }
+
 // user_data for operations whose completion nobody waits for: a small
 // integer (never a valid Operation address) that still names the kind, so
 // in-flight counts stay exact.
 inline uint64_t FireAndForgetTag(OpKind kind) { return static_cast<uint64_t>(kind) + 1; }
 inline constexpr uint64_t kMaxFireAndForgetTag = 64;
+
+struct Operation;
+
+// Whoever embeds Operation records. OnCompletion receives every CQE of its
+// operations with its result and flags: on success, on error, after a cancel,
+// late or not. It first takes what the completion carries (a descriptor, a
+// provided buffer, bytes moved) and only then decides what happens next.
+class CompletionHandler {
+ public:
+  virtual void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept = 0;
+
+ protected:
+  ~CompletionHandler() = default;
+};
 
 // Identity is the address: not copyable, not movable.
 struct Operation {
@@ -54,12 +73,13 @@ struct Operation {
   Operation& operator=(const Operation&) = delete;
 
   OpKind kind = OpKind::kRecv;
-  // The Connection or Worker that embeds this record.
-  void* owner = nullptr;
+  // The component that embeds this record and handles its completions.
+  CompletionHandler* owner = nullptr;
   // True exactly while an SQE naming this record may still post a CQE.
   bool in_flight = false;
-  // The owner's generation when submitted; a mismatch on completion means a
-  // late CQE for a slot that was reused, which is ignored.
+  // The owner's generation when submitted (connections: the slot's use);
+  // the owner checks it on completion, since a slot is reused only after
+  // its last CQE.
   uint32_t generation = 0;
 };
 

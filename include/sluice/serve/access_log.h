@@ -15,11 +15,11 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "sluice/io/loop.h"
 #include "sluice/io/operation.h"
+#include "sluice/serve/metrics.h"
 
 namespace sluice {
-
-class Worker;
 
 class AccessLogFile {
  public:
@@ -44,9 +44,9 @@ class AccessLogFile {
   std::atomic<uint64_t> generation_{0};
 };
 
-class AccessLogWriter {
+class AccessLogWriter final : public CompletionHandler {
  public:
-  AccessLogWriter(Worker* worker, AccessLogFile* file);
+  AccessLogWriter(Loop* loop, WorkerMetrics* metrics, AccessLogFile* file);
   ~AccessLogWriter();
   AccessLogWriter(const AccessLogWriter&) = delete;
   AccessLogWriter& operator=(const AccessLogWriter&) = delete;
@@ -62,15 +62,16 @@ class AccessLogWriter {
   void Flush();
   // Once per tick: flush, and switch descriptors after a reopen.
   void Tick();
-  void OnWrite(int res);
+  // The WRITE of a buffer completed.
+  void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   bool in_flight() const { return op_.in_flight; }
-  Operation* op() { return &op_; }
 
  private:
   static constexpr size_t kFlushBytes = 32 * 1024;
   static constexpr size_t kMaxBufferedBytes = 4 * 1024 * 1024;
 
-  Worker* worker_;
+  Loop* const loop_;
+  WorkerMetrics* const metrics_;
   AccessLogFile* file_;
   int fd_ = -1;
   uint64_t generation_ = 0;

@@ -34,7 +34,7 @@
 
 namespace sluice {
 
-class Worker;
+class ConnectionHost;
 
 // What a connection needs only while a request is in progress: the input
 // buffer, the parser, the response being built and the file being sent.
@@ -108,7 +108,7 @@ struct RequestState {
   uint32_t pipe_bytes = 0;  // Bytes in the pipe not yet spliced to the socket.
 };
 
-class Connection {
+class Connection final : public CompletionHandler {
  public:
   enum class State : uint8_t {
     kFree,             // In the pool: no socket, nothing in flight.
@@ -126,7 +126,7 @@ class Connection {
     kClosing,          // CLOSE of the socket.
   };
 
-  explicit Connection(Worker* worker);
+  explicit Connection(ConnectionHost* host);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
   ~Connection();
@@ -135,7 +135,7 @@ class Connection {
   // came from --metrics_listen and is answered nothing but metrics.
   void Start(int fd, bool metrics_only);
   // Routes one completion for io_op_, recv_op_ or timer_op_.
-  void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept;
+  void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   // The worker is draining: close now if idle, else close after this response.
   void OnWorkerStopping();
   // The drain deadline passed: cancel what is in flight and close.
@@ -262,7 +262,7 @@ class Connection {
   void Close();
   void OnClose(int res);
 
-  Worker* const worker_;
+  ConnectionHost* const host_;
   State state_ = State::kFree;
   int fd_ = -1;
   uint32_t generation_ = 0;

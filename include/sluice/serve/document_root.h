@@ -37,13 +37,13 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "sluice/io/loop.h"
 #include "sluice/io/operation.h"
 
 namespace sluice {
 
 class Connection;
 class FileCache;
-class Worker;
 
 // One resolution of the root path. Counted: the DocumentRoot holds the
 // current one, and every FileInfo whose OPENAT2 used it holds it too.
@@ -76,10 +76,10 @@ std::vector<WatchPoint> RootWatchPoints(
 // stay on the path to be followed later).
 std::string AbsoluteRootPath(std::string_view path, std::string_view cwd);
 
-class DocumentRoot {
+class DocumentRoot final : public CompletionHandler {
  public:
   // `fd`: the root opened at start-up (taken over); `path` absolute.
-  DocumentRoot(Worker* worker, std::string path, int fd, uint64_t dev, uint64_t ino);
+  DocumentRoot(Loop* loop, std::string path, int fd, uint64_t dev, uint64_t ino);
   ~DocumentRoot();
   DocumentRoot(const DocumentRoot&) = delete;
   DocumentRoot& operator=(const DocumentRoot&) = delete;
@@ -112,18 +112,20 @@ class DocumentRoot {
   // The worker drains: inotify is no longer read.
   void Stop();
 
+  // The re-resolution's OPENAT and STATX, the tick's STATX.
+  void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
+
+ private:
   void OnOpen(int res);
   void OnStatx(int res);
   void OnCheck(int res);
-
- private:
   void StartResolve();
   void FinishResolve();
   void SubmitCheck();
   void RewatchPath();
   void ResumeWaiters();
 
-  Worker* worker_;
+  Loop* const loop_;
   const std::string path_;
   RootGeneration* current_;
   FileCache* cache_ = nullptr;

@@ -43,14 +43,15 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "sluice/http/http_date.h"
+#include "sluice/io/loop.h"
 #include "sluice/io/operation.h"
 #include "sluice/io/timer_wheel.h"
 #include "sluice/io/watch_table.h"
+#include "sluice/serve/metrics.h"
 
 namespace sluice {
 
 class DocumentRoot;
-class Worker;
 struct RootGeneration;
 
 struct FileInfo {
@@ -101,7 +102,7 @@ struct FileInfo {
   uint16_t watch_depth = 0;
   bool watched = false;  // Every existing directory on the path is watched.
   uint64_t watch_generation = 0;
-  ListNode lru;
+  ListNode clock_node;  // In FileCache::clock_ while cached.
 
   bool is_regular() const { return error == 0 && S_ISREG(mode); }
   bool is_directory() const { return error == 0 && S_ISDIR(mode); }
@@ -109,10 +110,10 @@ struct FileInfo {
   void Derive();
 };
 
-class FileCache {
+class FileCache final : public CompletionHandler {
  public:
-  FileCache(Worker* worker, size_t entries_max, size_t content_bytes_max, absl::Duration valid,
-            DocumentRoot* root);
+  FileCache(Loop* loop, WorkerMetrics* metrics, size_t entries_max, size_t content_bytes_max,
+            absl::Duration valid, DocumentRoot* root);
   ~FileCache();
   FileCache(const FileCache&) = delete;
   FileCache& operator=(const FileCache&) = delete;
@@ -141,15 +142,11 @@ class FileCache {
   void WatchRootDirectories(const std::vector<std::string>& dirs);
   size_t watch_count() const { return watches_.watch_count(); }
 
-  // POLLIN on the inotify descriptor: something changed. Until the events
-  // are read and applied, the cache is bypassed.
-  void OnInotifyPoll(int res);
-  void OnInotify(int res);
+  // The inotify poll and read complete here.
+  void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   void StopWatching();
-  // True for the user_data of the inotify poll (the worker reaps it first).
-  bool IsInotifyPoll(uint64_t user_data) const {
-    return user_data == reinterpret_cast<uint64_t>(&inotify_poll_op_);
-  }
+  // The inotify poll's record: the worker reaps its CQE ahead of the others.
+  const Operation* inotify_poll_op() const { return &inotify_poll_op_; }
   // Between the poll's wake-up and the read that applies the events: what
   // changed is not known yet.
   bool events_pending() const { return events_pending_; }
@@ -168,9 +165,15 @@ class FileCache {
   void Invalidate(std::string_view key, bool below);
   void DropEverything();
   void SubmitInotifyRead();
+  // POLLIN on the inotify descriptor: something changed. Until the events
+  // are read and applied, the cache is bypassed.
   void SubmitInotifyPoll();
+  void OnInotifyPoll(int res);
+  void OnInotify(int res);
 
-  Worker* worker_;
+  Loop* const loop_;
+  WorkerMetrics* const metrics_;
+  bool stopping_ = false;  // StopWatching() was called: nothing is re-armed.
   size_t entries_max_;
   size_t content_bytes_max_;
   int64_t valid_ns_;
@@ -182,7 +185,7 @@ class FileCache {
   // `referenced`, and eviction moves referenced entries to the back
   // instead of dropping them. A hit then writes nothing but its own entry,
   // where a strict LRU move would touch two unrelated entries' list links.
-  IntrusiveList lru_;
+  IntrusiveList clock_;
   size_t content_bytes_ = 0;
 
   int inotify_fd_ = -1;

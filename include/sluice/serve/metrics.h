@@ -12,27 +12,11 @@
 #include <string>
 #include <vector>
 
+#include "sluice/base/cell.h"
 #include "sluice/base/check.h"
 #include "sluice/io/operation.h"
 
 namespace sluice {
-
-// A counter or gauge with one writer thread.
-class Cell {
- public:
-  void Add(uint64_t n = 1) {
-    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-  }
-  void Sub(uint64_t n = 1) {
-    SLUICE_DCHECK(v_.load(std::memory_order_relaxed) >= n, "a gauge never goes below zero");
-    v_.store(v_.load(std::memory_order_relaxed) - n, std::memory_order_relaxed);
-  }
-  void Set(uint64_t n) { v_.store(n, std::memory_order_relaxed); }
-  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
-
- private:
-  std::atomic<uint64_t> v_{0};
-};
 
 // Request latency buckets: upper bounds in microseconds, 1-2-5 steps from
 // 1 µs to 10 s, then +Inf.

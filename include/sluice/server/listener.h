@@ -1,4 +1,4 @@
-// Listening sockets: address parsing and one SO_REUSEPORT socket per worker.
+// Listening sockets: one SO_REUSEPORT socket per worker.
 // Start-up only (ordinary blocking syscalls), on the main thread.
 #ifndef SLUICE_SERVER_LISTENER_H_
 #define SLUICE_SERVER_LISTENER_H_
@@ -10,19 +10,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sluice/io/address.h"
 
 namespace sluice {
-
-struct SocketAddress {
-  sockaddr_storage storage = {};
-  socklen_t length = 0;
-  int family() const { return storage.ss_family; }
-  int port() const;
-  std::string ToString() const;  // "127.0.0.1:8080" or "[::1]:8080".
-};
-
-// "HOST:PORT" with an IPv4 literal, "[V6]:PORT", or "localhost:PORT".
-absl::StatusOr<SocketAddress> ParseListenAddress(std::string_view text);
 
 // Fails with a clear message when something else already listens on the
 // address (SO_REUSEPORT would otherwise let us share it silently).
@@ -32,23 +22,6 @@ absl::Status CheckAddressFree(const SocketAddress& address);
 // TCP_NODELAY (inherited by accepted sockets). `bound` gets the actual
 // address (the port chosen by the kernel when the port was 0).
 absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, SocketAddress* bound);
-
-// An address range such as 127.0.0.0/8 or ::1/128 (a bare address is /32 or /128).
-struct CidrRange {
-  int family = 0;  // AF_INET or AF_INET6.
-  unsigned char address[16] = {};
-  int prefix_bits = 0;
-};
-
-// Comma-separated CIDR ranges.
-absl::StatusOr<std::vector<CidrRange>> ParseCidrList(std::string_view text);
-
-// True if `peer` (AF_INET or AF_INET6; v4-mapped IPv6 counts as IPv4) lies in
-// one of `ranges`.
-bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr* peer);
-
-// The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1"), or "-".
-std::string HostText(const sockaddr* addr);
 
 }  // namespace sluice
 

@@ -5,7 +5,7 @@
 #define SLUICE_SERVER_SERVER_H_
 
 #include "absl/status/status.h"
-#include "sluice/server/config.h"
+#include "sluice/serve/config.h"
 
 namespace sluice {
 

@@ -1,7 +1,7 @@
 // Server configuration, filled from flags in main.cc and read-only afterwards,
 // so every worker thread may read it without synchronisation.
-#ifndef SLUICE_SERVER_CONFIG_H_
-#define SLUICE_SERVER_CONFIG_H_
+#ifndef SLUICE_SERVE_CONFIG_H_
+#define SLUICE_SERVE_CONFIG_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -10,7 +10,7 @@
 
 #include "absl/time/time.h"
 #include "sluice/http/http_parser.h"
-#include "sluice/server/listener.h"
+#include "sluice/io/address.h"
 
 namespace sluice {
 
@@ -94,4 +94,4 @@ struct ServerConfig {
 
 }  // namespace sluice
 
-#endif  // SLUICE_SERVER_CONFIG_H_
+#endif  // SLUICE_SERVE_CONFIG_H_
