@@ -22,75 +22,58 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
   return true;
 }
 
-}  // namespace
-
-PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
-  // Reset field by field: `relative` keeps its capacity between requests.
-  out->relative.clear();
-  out->trailing_slash = false;
-  out->has_dot_segment = false;
-  out->query = {};
-  out->has_query = false;
-  if (target.empty()) return PathError::kBadTarget;
-  if (target == "*") return PathError::kNotAPath;
-  // Raw controls (NUL included) never belong in a target (RFC 3986 §2); the
-  // parser refuses them already, but this function promises it on its own.
-  for (unsigned char c : target) {
-    if (c < 0x21 || c == 0x7f) return PathError::kBadTarget;
+// absolute-form (RFC 9112 §3.2.2): the server must accept it; the authority
+// is ignored for file lookup (nothing on the filesystem path comes from the
+// client's idea of the host). Leaves `*target` as the origin-form path (and
+// a query that followed an empty path in `out`).
+PathError StripAbsoluteForm(std::string_view* target, ResolvedPath* out) {
+  size_t scheme_len = 0;
+  if (StartsWithIgnoreCase(*target, "http://")) {
+    scheme_len = 7;
+  } else if (StartsWithIgnoreCase(*target, "https://")) {
+    scheme_len = 8;
+  } else {
+    return target->find('/') == std::string_view::npos ? PathError::kNotAPath
+                                                       : PathError::kBadTarget;
   }
-  // absolute-form (RFC 9112 §3.2.2): the server must accept it; the authority
-  // is ignored for file lookup (nothing on the filesystem path comes from the
-  // client's idea of the host).
-  if (target.find('#') != std::string_view::npos) return PathError::kBadTarget;
-  if (target.front() != '/') {
-    size_t scheme_len = 0;
-    if (StartsWithIgnoreCase(target, "http://")) {
-      scheme_len = 7;
-    } else if (StartsWithIgnoreCase(target, "https://")) {
-      scheme_len = 8;
-    } else {
-      return target.find('/') == std::string_view::npos ? PathError::kNotAPath
-                                                        : PathError::kBadTarget;
-    }
-    // The authority ends at the first '/' or '?' (RFC 3986 §3.2).
-    const size_t end = target.find_first_of("/?", scheme_len);
-    if (end == scheme_len) return PathError::kBadTarget;  // Empty authority.
-    if (end == std::string_view::npos) {
-      target = "/";
-    } else if (target[end] == '?') {
-      // "http://h?q": an empty path with a query; the path is "/".
-      out->query = target.substr(end + 1);
-      out->has_query = true;
-      target = "/";
-    } else {
-      target = target.substr(end);
-    }
-  }
-
-  std::string_view path = target;
-  if (const size_t q = target.find('?'); q != std::string_view::npos && !out->has_query) {
-    path = target.substr(0, q);
-    out->query = target.substr(q + 1);
+  // The authority ends at the first '/' or '?' (RFC 3986 §3.2).
+  const size_t end = target->find_first_of("/?", scheme_len);
+  if (end == scheme_len) return PathError::kBadTarget;  // Empty authority.
+  if (end == std::string_view::npos) {
+    *target = "/";
+  } else if ((*target)[end] == '?') {
+    // "http://h?q": an empty path with a query; the path is "/".
+    out->query = target->substr(end + 1);
     out->has_query = true;
+    *target = "/";
+  } else {
+    *target = target->substr(end);
   }
+  return PathError::kOk;
+}
 
-  // Decode once into `decoded`, then split on '/' and normalise.
-  std::string decoded;
-  decoded.reserve(path.size());
+// Percent-decoding (RFC 3986 §2.1), once; a decoded NUL is refused.
+bool PercentDecode(std::string_view path, std::string* decoded) {
+  decoded->reserve(path.size());
   for (size_t i = 0; i < path.size(); ++i) {
     char c = path[i];
     if (c == '%') {
-      if (i + 2 >= path.size()) return PathError::kBadTarget;
+      if (i + 2 >= path.size()) return false;
       const int hi = HexValue(path[i + 1]);
       const int lo = HexValue(path[i + 2]);
-      if (hi < 0 || lo < 0) return PathError::kBadTarget;
+      if (hi < 0 || lo < 0) return false;
       c = static_cast<char>(hi * 16 + lo);
-      if (c == '\0') return PathError::kBadTarget;
+      if (c == '\0') return false;
       i += 2;
     }
-    decoded.push_back(c);
+    decoded->push_back(c);
   }
+  return true;
+}
 
+// Splits the decoded path on '/' and removes dot segments (RFC 3986 §5.2.4),
+// refusing any ".." that would climb above the root.
+PathError Normalise(const std::string& decoded, ResolvedPath* out) {
   std::string& rel = out->relative;
   rel.reserve(decoded.size());
   size_t i = 0;
@@ -118,6 +101,37 @@ PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
   const bool ends_with_dotdot = decoded.ends_with("/..");
   out->trailing_slash = last == '/' || ends_with_dot || ends_with_dotdot;
   return PathError::kOk;
+}
+
+}  // namespace
+
+PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
+  // Reset field by field: `relative` keeps its capacity between requests.
+  out->relative.clear();
+  out->trailing_slash = false;
+  out->has_dot_segment = false;
+  out->query = {};
+  out->has_query = false;
+  if (target.empty()) return PathError::kBadTarget;
+  if (target == "*") return PathError::kNotAPath;
+  // Raw controls (NUL included) never belong in a target (RFC 3986 §2); the
+  // parser refuses them already, but this function promises it on its own.
+  for (unsigned char c : target) {
+    if (c < 0x21 || c == 0x7f) return PathError::kBadTarget;
+  }
+  if (target.find('#') != std::string_view::npos) return PathError::kBadTarget;
+  if (target.front() != '/') {
+    if (PathError e = StripAbsoluteForm(&target, out); e != PathError::kOk) return e;
+  }
+  std::string_view path = target;
+  if (const size_t q = target.find('?'); q != std::string_view::npos && !out->has_query) {
+    path = target.substr(0, q);
+    out->query = target.substr(q + 1);
+    out->has_query = true;
+  }
+  std::string decoded;
+  if (!PercentDecode(path, &decoded)) return PathError::kBadTarget;
+  return Normalise(decoded, out);
 }
 
 std::string EncodePath(std::string_view path) {

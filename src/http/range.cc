@@ -34,6 +34,61 @@ bool StartsWithBytesUnit(std::string_view v) {
   return true;
 }
 
+// One range-spec (RFC 9110 §14.1.1). kInvalid: the whole header is ignored;
+// kUnsatisfiable: valid syntax but nothing of the file; else *range is set.
+enum class SpecResult { kInvalid, kUnsatisfiable, kRange };
+
+SpecResult ParseSpec(std::string_view spec, uint64_t size, ByteRange* range) {
+  const size_t dash = spec.find('-');
+  if (dash == std::string_view::npos) return SpecResult::kInvalid;
+  const std::string_view a = spec.substr(0, dash);
+  const std::string_view b = spec.substr(dash + 1);
+  uint64_t first = 0;
+  uint64_t last = 0;
+  if (a.empty()) {
+    // suffix-range: the last N bytes.
+    uint64_t suffix = 0;
+    if (!ParseNumber(b, &suffix)) return SpecResult::kInvalid;
+    if (suffix == 0 || size == 0) return SpecResult::kUnsatisfiable;
+    first = suffix >= size ? 0 : size - suffix;
+    last = size - 1;
+  } else {
+    if (!ParseNumber(a, &first)) return SpecResult::kInvalid;
+    if (b.empty()) {
+      last = kMax;
+    } else if (!ParseNumber(b, &last) || last < first) {
+      return SpecResult::kInvalid;
+    }
+    if (first >= size) return SpecResult::kUnsatisfiable;
+    last = std::min(last, size - 1);
+  }
+  *range = ByteRange{first, last - first + 1};
+  return SpecResult::kRange;
+}
+
+// Merges overlapping or touching ranges, so that "0-,0-,0-" costs one range.
+void MergeRanges(RangeSet* out) {
+  ByteRange sorted[kMaxRangesLimit];
+  std::copy(out->ranges, out->ranges + out->count, sorted);
+  std::sort(sorted, sorted + out->count,
+            [](const ByteRange& x, const ByteRange& y) { return x.first < y.first; });
+  bool merged_any = false;
+  size_t merged = 0;
+  for (size_t i = 0; i < out->count; ++i) {
+    if (merged > 0 && sorted[i].first <= sorted[merged - 1].last() + 1) {
+      ByteRange& m = sorted[merged - 1];
+      m.length = std::max(m.last(), sorted[i].last()) - m.first + 1;
+      merged_any = true;
+    } else {
+      sorted[merged++] = sorted[i];
+    }
+  }
+  if (merged_any) {
+    std::copy(sorted, sorted + merged, out->ranges);
+    out->count = merged;
+  }
+}
+
 }  // namespace
 
 RangeSet ParseRange(std::string_view value, uint64_t size, size_t max_ranges) {
@@ -55,42 +110,19 @@ RangeSet ParseRange(std::string_view value, uint64_t size, size_t max_ranges) {
       value.remove_prefix(comma + 1);
     }
     // Empty list elements are allowed by the list syntax (RFC 9110 §5.6.1).
-    if (!spec.empty()) {
-      if (++specs > max_ranges) return RangeSet();
-      const size_t dash = spec.find('-');
-      if (dash == std::string_view::npos) return RangeSet();
-      const std::string_view a = spec.substr(0, dash);
-      const std::string_view b = spec.substr(dash + 1);
-      uint64_t first = 0;
-      uint64_t last = 0;
-      if (a.empty()) {
-        // suffix-range: the last N bytes.
-        uint64_t suffix = 0;
-        if (!ParseNumber(b, &suffix)) return RangeSet();
-        any_valid = true;
-        if (suffix == 0 || size == 0) continue;  // Unsatisfiable on its own.
-        first = suffix >= size ? 0 : size - suffix;
-        last = size - 1;
-      } else {
-        if (!ParseNumber(a, &first)) return RangeSet();
-        if (b.empty()) {
-          last = kMax;
-        } else if (!ParseNumber(b, &last) || last < first) {
-          return RangeSet();
-        }
-        any_valid = true;
-        if (first >= size) continue;
-        last = std::min(last, size - 1);
-      }
-      out.ranges[out.count++] = ByteRange{first, last - first + 1};
-    }
+    if (spec.empty()) continue;
+    if (++specs > max_ranges) return RangeSet();
+    ByteRange range;
+    const SpecResult r = ParseSpec(spec, size, &range);
+    if (r == SpecResult::kInvalid) return RangeSet();
+    any_valid = true;
+    if (r == SpecResult::kRange) out.ranges[out.count++] = range;
   }
   if (!any_valid) return RangeSet();
   if (out.count == 0) {
     out.kind = RangeSet::Kind::kUnsatisfiable;
     return out;
   }
-
   // Several ranges that together ask for the whole file (or more, counting
   // overlaps) gain nothing over one response: send it whole.
   uint64_t requested = 0;
@@ -98,27 +130,7 @@ RangeSet ParseRange(std::string_view value, uint64_t size, size_t max_ranges) {
     requested = requested > kMax - out.ranges[i].length ? kMax : requested + out.ranges[i].length;
   }
   if (out.count > 1 && requested >= size) return RangeSet();
-
-  // Merge overlapping or touching ranges, so that "0-,0-,0-" costs one range.
-  ByteRange sorted[kMaxRangesLimit];
-  std::copy(out.ranges, out.ranges + out.count, sorted);
-  std::sort(sorted, sorted + out.count,
-            [](const ByteRange& x, const ByteRange& y) { return x.first < y.first; });
-  bool merged_any = false;
-  size_t merged = 0;
-  for (size_t i = 0; i < out.count; ++i) {
-    if (merged > 0 && sorted[i].first <= sorted[merged - 1].last() + 1) {
-      ByteRange& m = sorted[merged - 1];
-      m.length = std::max(m.last(), sorted[i].last()) - m.first + 1;
-      merged_any = true;
-    } else {
-      sorted[merged++] = sorted[i];
-    }
-  }
-  if (merged_any) {
-    std::copy(sorted, sorted + merged, out.ranges);
-    out.count = merged;
-  }
+  MergeRanges(&out);
   out.kind = RangeSet::Kind::kSatisfiable;
   return out;
 }

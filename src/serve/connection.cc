@@ -43,7 +43,7 @@ Connection::~Connection() {
 }
 
 bool Connection::waiting_for_request() const {
-  return state_ == State::kReading && (rs_ == nullptr || rs_->req_start == rs_->in_len);
+  return state_ == State::kReading && (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len);
 }
 
 io_uring_sqe* Connection::Prep(Operation* op, OpKind kind) {
@@ -118,10 +118,10 @@ void Connection::FinishTimeout() {
   // The operation cancelled by OnTimeout() (or CloseIdle()) has completed
   // and its result has been taken.
   interrupt_ = Interrupt::kNone;
-  if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
+  if (state_ == State::kReading && rs_ != nullptr && rs_->input.req_start < rs_->input.in_len) {
     // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
-    rs_->head_only = false;
-    rs_->method_class = MethodClass::kOther;
+    rs_->response.head_only = false;
+    rs_->response.method_class = MethodClass::kOther;
     RespondError(408, /*close=*/true);
   } else {
     Close();
@@ -262,7 +262,8 @@ void Connection::SubmitRecv() {
     return;
   }
   EnsureRequestState();
-  io_uring_prep_recv(sqe, fd_, rs_->in.get() + rs_->in_len, rs_->in_capacity - rs_->in_len, 0);
+  io_uring_prep_recv(sqe, fd_, rs_->input.in.get() + rs_->input.in_len,
+                     rs_->input.in_capacity - rs_->input.in_len, 0);
 }
 
 void Connection::OnRecv(int res, uint32_t cqe_flags) {
@@ -270,14 +271,14 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && interrupt_ == Interrupt::kNone) {
-      if (rs_ == nullptr || rs_->req_start == rs_->in_len) BeginRequestInput();
+      if (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len) BeginRequestInput();
       TakeInput(host_->loop().recv_buffers().buffer(bid), static_cast<size_t>(res));
     }
     host_->loop().recv_buffers().Recycle(bid);
   } else if (res > 0) {
-    // Received straight into rs_->in (no buffer ring).
-    if (rs_->req_start == rs_->in_len) BeginRequestInput();
-    rs_->in_len += static_cast<size_t>(res);
+    // Received straight into rs_->input.in (no buffer ring).
+    if (rs_->input.req_start == rs_->input.in_len) BeginRequestInput();
+    rs_->input.in_len += static_cast<size_t>(res);
   }
   if (EndIfInterrupted()) return;
   if (res == -ENOBUFS) {
@@ -299,7 +300,7 @@ void Connection::BeginRequestInput() {
   // must follow within the header timeout; a new connection's deadline
   // already runs from its accept and is not extended.
   EnsureRequestState();
-  rs_->request_start_ns = host_->loop().now_ns();
+  rs_->response.request_start_ns = host_->loop().now_ns();
   if (idle_node_.linked()) {
     SetIdle(false);
     SetDeadline(host_->config().header_timeout);
@@ -352,17 +353,17 @@ void Connection::StopMultishotRecv() {
 
 void Connection::TakeInput(const char* data, size_t len) {
   EnsureRequestState();
-  if (rs_->body_to_skip > 0) {
-    const size_t skip = static_cast<size_t>(std::min<uint64_t>(rs_->body_to_skip, len));
-    rs_->body_to_skip -= skip;
+  if (rs_->input.body_to_skip > 0) {
+    const size_t skip = static_cast<size_t>(std::min<uint64_t>(rs_->input.body_to_skip, len));
+    rs_->input.body_to_skip -= skip;
     data += skip;
     len -= skip;
   }
   if (len == 0) return;
-  if (rs_->spill.empty()) {
-    const size_t n = std::min(len, rs_->in_capacity - rs_->in_len);
-    std::memcpy(rs_->in.get() + rs_->in_len, data, n);
-    rs_->in_len += n;
+  if (rs_->input.spill.empty()) {
+    const size_t n = std::min(len, rs_->input.in_capacity - rs_->input.in_len);
+    std::memcpy(rs_->input.in.get() + rs_->input.in_len, data, n);
+    rs_->input.in_len += n;
     data += n;
     len -= n;
     if (len == 0) return;
@@ -370,18 +371,19 @@ void Connection::TakeInput(const char* data, size_t len) {
     // kernel already took waits in `spill` (at most about one batch).
     StopMultishotRecv();
   }
-  rs_->spill.append(data, len);
+  rs_->input.spill.append(data, len);
 }
 
 void Connection::CompactInput() {
-  std::memmove(rs_->in.get(), rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
-  rs_->in_len -= rs_->req_start;
-  rs_->req_start = 0;
-  if (rs_->spill.empty()) return;
-  const size_t n = std::min(rs_->spill.size(), rs_->in_capacity - rs_->in_len);
-  std::memcpy(rs_->in.get() + rs_->in_len, rs_->spill.data(), n);
-  rs_->in_len += n;
-  rs_->spill.erase(0, n);
+  std::memmove(rs_->input.in.get(), rs_->input.in.get() + rs_->input.req_start,
+               rs_->input.in_len - rs_->input.req_start);
+  rs_->input.in_len -= rs_->input.req_start;
+  rs_->input.req_start = 0;
+  if (rs_->input.spill.empty()) return;
+  const size_t n = std::min(rs_->input.spill.size(), rs_->input.in_capacity - rs_->input.in_len);
+  std::memcpy(rs_->input.in.get() + rs_->input.in_len, rs_->input.spill.data(), n);
+  rs_->input.in_len += n;
+  rs_->input.spill.erase(0, n);
 }
 
 void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
@@ -393,7 +395,8 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && receiving) {
-      if (state_ == State::kReading && (rs_ == nullptr || rs_->req_start == rs_->in_len)) {
+      if (state_ == State::kReading &&
+          (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len)) {
         BeginRequestInput();
       }
       TakeInput(host_->loop().recv_buffers().buffer(bid), static_cast<size_t>(res));
@@ -420,7 +423,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   if (state_ == State::kDrainingBody) {
     // Progress does not move the deadline: the whole body must arrive
     // within the head's deadline, however it trickles.
-    if (rs_->body_to_skip == 0) {
+    if (rs_->input.body_to_skip == 0) {
       Dispatch();
     } else if (!more) {
       ResumeMultishotRecv();
@@ -441,33 +444,33 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
 }
 
 void Connection::Parse() {
-  const RequestParser::Status st =
-      rs_->parser.Feed(rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
+  const RequestParser::Status st = rs_->input.parser.Feed(
+      rs_->input.in.get() + rs_->input.req_start, rs_->input.in_len - rs_->input.req_start);
   if (st == RequestParser::Status::kError) {
-    rs_->head_only = false;
-    rs_->method_class = MethodClass::kOther;
-    RespondError(rs_->parser.error_status(), /*close=*/true);
+    rs_->response.head_only = false;
+    rs_->response.method_class = MethodClass::kOther;
+    RespondError(rs_->input.parser.error_status(), /*close=*/true);
     return;
   }
   if (st == RequestParser::Status::kDone) {
     HandleRequest();
     return;
   }
-  if (rs_->in_len == rs_->in_capacity) {
-    if (rs_->req_start > 0) {
+  if (rs_->input.in_len == rs_->input.in_capacity) {
+    if (rs_->input.req_start > 0) {
       // Make room: move the partial request to the front and parse it again
       // (the parser's views would dangle after the move).
       CompactInput();
-      rs_->parser.Reset();
+      rs_->input.parser.Reset();
       Parse();
       return;
     }
-    rs_->head_only = false;
-    rs_->method_class = MethodClass::kOther;
-    RespondError(rs_->parser.in_request_line() ? 414 : 431, /*close=*/true);
+    rs_->response.head_only = false;
+    rs_->response.method_class = MethodClass::kOther;
+    RespondError(rs_->input.parser.in_request_line() ? 414 : 431, /*close=*/true);
     return;
   }
-  if (host_->stopping() && rs_->req_start == rs_->in_len) {
+  if (host_->stopping() && rs_->input.req_start == rs_->input.in_len) {
     Close();
     return;
   }
@@ -475,25 +478,25 @@ void Connection::Parse() {
 }
 
 void Connection::HandleRequest() {
-  const Request& r = rs_->parser.request();
-  rs_->consumed = r.head_bytes;
+  const Request& r = rs_->input.parser.request();
+  rs_->input.consumed = r.head_bytes;
   switch (r.method) {
     case Method::kGet:
-      rs_->method_class = MethodClass::kGet;
+      rs_->response.method_class = MethodClass::kGet;
       break;
     case Method::kHead:
-      rs_->method_class = MethodClass::kHead;
+      rs_->response.method_class = MethodClass::kHead;
       break;
     case Method::kOptions:
-      rs_->method_class = MethodClass::kOptions;
+      rs_->response.method_class = MethodClass::kOptions;
       break;
     default:
-      rs_->method_class = MethodClass::kOther;
+      rs_->response.method_class = MethodClass::kOther;
   }
-  rs_->client_http10 = r.version_minor == 0;
-  rs_->head_only = r.method == Method::kHead;
-  rs_->keep_alive = r.KeepAlive() && !host_->stopping();
-  rs_->body_to_skip = 0;
+  rs_->response.client_http10 = r.version_minor == 0;
+  rs_->response.head_only = r.method == Method::kHead;
+  rs_->response.keep_alive = r.KeepAlive() && !host_->stopping();
+  rs_->input.body_to_skip = 0;
 
   if (r.has(Field::kTransferEncoding)) {
     // We take no request bodies; a chunked one would have to be decoded to
@@ -511,22 +514,22 @@ void Connection::HandleRequest() {
       RespondError(413, /*close=*/true);
       return;
     }
-    const size_t buffered = rs_->in_len - rs_->req_start - r.head_bytes;
+    const size_t buffered = rs_->input.in_len - rs_->input.req_start - r.head_bytes;
     const uint64_t take = std::min<uint64_t>(buffered, r.content_length);
-    rs_->consumed += take;
-    rs_->body_to_skip = r.content_length - take;
-    if (rs_->body_to_skip > 0 && !rs_->spill.empty()) {
+    rs_->input.consumed += take;
+    rs_->input.body_to_skip = r.content_length - take;
+    if (rs_->input.body_to_skip > 0 && !rs_->input.spill.empty()) {
       // All of `in` past the head was body; the spilled input follows it.
       const size_t skip =
-          static_cast<size_t>(std::min<uint64_t>(rs_->body_to_skip, rs_->spill.size()));
-      rs_->spill.erase(0, skip);
-      rs_->body_to_skip -= skip;
+          static_cast<size_t>(std::min<uint64_t>(rs_->input.body_to_skip, rs_->input.spill.size()));
+      rs_->input.spill.erase(0, skip);
+      rs_->input.body_to_skip -= skip;
     }
-    if (rs_->body_to_skip > 0) {
+    if (rs_->input.body_to_skip > 0) {
       if (r.has(Field::kExpect)) {
         // The client waits for 100 Continue before sending the body; we do
         // not want it, so answer now and end the connection (RFC 9110 §10.1.1).
-        rs_->keep_alive = false;
+        rs_->response.keep_alive = false;
       } else if (host_->multishot_recv()) {
         // The multishot RECV skips the rest as it arrives (TakeInput).
         state_ = State::kDrainingBody;
@@ -542,10 +545,10 @@ void Connection::HandleRequest() {
 }
 
 void Connection::SubmitDrainBody() {
-  // The request's views live in rs_->in, so the body goes to the worker's
+  // The request's views live in rs_->input.in, so the body goes to the worker's
   // scratch buffer, which every connection may overwrite: it is never read.
   state_ = State::kDrainingBody;
-  const size_t want = std::min<uint64_t>(rs_->body_to_skip, host_->scratch_bytes());
+  const size_t want = std::min<uint64_t>(rs_->input.body_to_skip, host_->scratch_bytes());
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRecv);
   io_uring_prep_recv(sqe, fd_, host_->scratch(), want, 0);
 }
@@ -556,9 +559,9 @@ void Connection::OnDrainBody(int res) {
     Close();
     return;
   }
-  rs_->body_to_skip -= static_cast<uint64_t>(res);
+  rs_->input.body_to_skip -= static_cast<uint64_t>(res);
   // No new deadline for progress: the head's deadline bounds the body too.
-  if (rs_->body_to_skip > 0) {
+  if (rs_->input.body_to_skip > 0) {
     SubmitDrainBody();
     return;
   }
@@ -566,7 +569,7 @@ void Connection::OnDrainBody(int res) {
 }
 
 void Connection::Dispatch() {
-  const Request& r = rs_->parser.request();
+  const Request& r = rs_->input.parser.request();
   if (metrics_only_ || host_->ServesMetricsOnMainListener()) {
     const bool metrics_path = IsMetricsTarget(r.target);
     if (metrics_path && PeerAllowedMetrics()) {
@@ -578,7 +581,7 @@ void Connection::Dispatch() {
     // whatever file of that name the root holds.
     const bool get_or_head = r.method == Method::kGet || r.method == Method::kHead;
     if (metrics_only_ || (metrics_path && !get_or_head)) {
-      RespondError(404, !rs_->keep_alive);
+      RespondError(404, !rs_->response.keep_alive);
       return;
     }
   }
@@ -590,13 +593,13 @@ void Connection::Dispatch() {
       RespondOptions();
       return;
     case Method::kUnknown:
-      RespondError(501, !rs_->keep_alive);
+      RespondError(501, !rs_->response.keep_alive);
       return;
     default:
-      RespondError(405, !rs_->keep_alive, kAllow);
+      RespondError(405, !rs_->response.keep_alive, kAllow);
       return;
   }
-  switch (ResolveTarget(r.target, &rs_->resolved)) {
+  switch (ResolveTarget(r.target, &rs_->lookup.resolved)) {
     case PathError::kOk:
       break;
     case PathError::kBadTarget:
@@ -615,9 +618,9 @@ void Connection::Dispatch() {
       return;
     }
   }
-  if (rs_->resolved.has_dot_segment) {
+  if (rs_->lookup.resolved.has_dot_segment) {
     // Dotfiles and dot-directories (.git, .env, .htpasswd) are never served.
-    RespondError(404, !rs_->keep_alive);
+    RespondError(404, !rs_->response.keep_alive);
     return;
   }
   StartFile();
@@ -626,130 +629,131 @@ void Connection::Dispatch() {
 // ---------------------------------------------------------------- sending --
 
 void Connection::BeginResponse(int status) {
-  rs_->status = status;
-  rs_->head_len = 0;
-  rs_->out.clear();
-  rs_->segments.clear();
-  rs_->segment_index = 0;
-  rs_->out_sent = 0;
+  rs_->response.status = status;
+  rs_->response.head_len = 0;
+  rs_->tx.out.clear();
+  rs_->tx.segments.clear();
+  rs_->tx.segment_index = 0;
+  rs_->tx.out_sent = 0;
 }
 
 CommonFields Connection::Common(int status) const {
   CommonFields common;
   common.status = status;
   common.date = host_->date().text();
-  common.keep_alive = rs_->keep_alive;
-  common.client_is_http10 = rs_->client_http10;
+  common.keep_alive = rs_->response.keep_alive;
+  common.client_is_http10 = rs_->response.client_http10;
   return common;
 }
 
 void Connection::AddMemorySegment(size_t begin) {
-  if (rs_->out.size() > begin)
-    rs_->segments.push_back(RequestState::Segment{begin, rs_->out.size() - begin, false});
+  if (rs_->tx.out.size() > begin)
+    rs_->tx.segments.push_back(ResponseSegment{begin, rs_->tx.out.size() - begin, false});
 }
 
 void Connection::AddFileSegment(uint64_t offset, uint64_t length) {
-  if (length > 0) rs_->segments.push_back(RequestState::Segment{offset, length, true});
+  if (length > 0) rs_->tx.segments.push_back(ResponseSegment{offset, length, true});
 }
 
 void Connection::RespondError(int status, bool close, std::string_view extra_fields) {
   if (close) {
-    rs_->keep_alive = false;
+    rs_->response.keep_alive = false;
     // The client may still be sending what we refused (a body, the rest of
     // an oversized head): read it off before closing.
-    rs_->linger = true;
+    rs_->response.linger = true;
   }
   BeginResponse(status);
-  rs_->head_len = AppendErrorResponse(&rs_->out, Common(status), rs_->head_only, extra_fields);
+  rs_->response.head_len =
+      AppendErrorResponse(&rs_->tx.out, Common(status), rs_->response.head_only, extra_fields);
   AddMemorySegment(0);
   SendSegments();
 }
 
 void Connection::RespondRedirect() {
   std::string location = "Location: /";
-  location.append(EncodePath(rs_->resolved.relative));
+  location.append(EncodePath(rs_->lookup.resolved.relative));
   location.push_back('/');
-  if (rs_->resolved.has_query) {
+  if (rs_->lookup.resolved.has_query) {
     location.push_back('?');
-    location.append(rs_->resolved.query);
+    location.append(rs_->lookup.resolved.query);
   }
   location.append("\r\n");
-  RespondError(301, !rs_->keep_alive, location);
+  RespondError(301, !rs_->response.keep_alive, location);
 }
 
 void Connection::RespondOptions() {
   BeginResponse(204);
-  AppendStatusAndCommon(&rs_->out, Common(204));
-  rs_->out.append(kAllow);
+  AppendStatusAndCommon(&rs_->tx.out, Common(204));
+  rs_->tx.out.append(kAllow);
   FinishHead();
   AddMemorySegment(0);
   SendSegments();
 }
 
 void Connection::FinishHead() {
-  EndHead(&rs_->out);
-  rs_->head_len = rs_->out.size();
+  EndHead(&rs_->tx.out);
+  rs_->response.head_len = rs_->tx.out.size();
 }
 
 void Connection::SendSegments() {
-  host_->metrics().CountRequest(rs_->method_class, rs_->status);
-  rs_->response_bytes = 0;
+  host_->metrics().CountRequest(rs_->response.method_class, rs_->response.status);
+  rs_->response.response_bytes = 0;
   SetDeadline(host_->config().send_timeout);
-  rs_->segment_index = 0;
+  rs_->tx.segment_index = 0;
   StartSegment();
 }
 
 void Connection::StartSegment() {
-  if (rs_->segment_index >= rs_->segments.size()) {
+  if (rs_->tx.segment_index >= rs_->tx.segments.size()) {
     ResponseDone();
     return;
   }
-  const RequestState::Segment& seg = rs_->segments[rs_->segment_index];
+  const ResponseSegment& seg = rs_->tx.segments[rs_->tx.segment_index];
   if (!seg.from_file) {
-    rs_->out_sent = 0;
+    rs_->tx.out_sent = 0;
     SubmitSend();
     return;
   }
-  if (!rs_->has_pipe) {
-    if (!host_->pipes().Acquire(&rs_->pipe)) {
+  if (!rs_->tx.has_pipe) {
+    if (!host_->pipes().Acquire(&rs_->tx.pipe)) {
       // No pipe (descriptor exhaustion) with the head already out: the only
       // honest ending is to close.
       Close();
       return;
     }
-    rs_->has_pipe = true;
-    rs_->pipe_bytes = 0;
+    rs_->tx.has_pipe = true;
+    rs_->tx.pipe_bytes = 0;
   }
-  rs_->file_offset = seg.offset;
-  rs_->body_remaining = seg.length;
+  rs_->tx.file_offset = seg.offset;
+  rs_->tx.body_remaining = seg.length;
   SubmitSpliceIn();
 }
 
 void Connection::NextSegment() {
-  ++rs_->segment_index;
+  ++rs_->tx.segment_index;
   StartSegment();
 }
 
 bool Connection::MoreSegmentsFollow() const {
-  return rs_->segment_index + 1 < rs_->segments.size();
+  return rs_->tx.segment_index + 1 < rs_->tx.segments.size();
 }
 
 void Connection::SubmitSend() {
   state_ = State::kSending;
-  const RequestState::Segment& seg = rs_->segments[rs_->segment_index];
+  const ResponseSegment& seg = rs_->tx.segments[rs_->tx.segment_index];
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSend);
   // MSG_MORE while a body follows, so head and body share segments on the wire.
   const int flags = MSG_NOSIGNAL | (MoreSegmentsFollow() ? MSG_MORE : 0);
-  io_uring_prep_send(sqe, fd_, rs_->out.data() + seg.offset + rs_->out_sent,
-                     seg.length - rs_->out_sent, flags);
+  io_uring_prep_send(sqe, fd_, rs_->tx.out.data() + seg.offset + rs_->tx.out_sent,
+                     seg.length - rs_->tx.out_sent, flags);
 }
 
 void Connection::OnSend(int res) {
   if (res > 0) {
     // These bytes are in the socket now.
     host_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
-    rs_->response_bytes += static_cast<uint64_t>(res);
-    rs_->out_sent += static_cast<size_t>(res);
+    rs_->response.response_bytes += static_cast<uint64_t>(res);
+    rs_->tx.out_sent += static_cast<size_t>(res);
   }
   if (EndIfInterrupted()) return;
   if (res <= 0) {
@@ -757,7 +761,7 @@ void Connection::OnSend(int res) {
     return;
   }
   SetDeadline(host_->config().send_timeout);  // Progress.
-  if (rs_->out_sent < rs_->segments[rs_->segment_index].length) {
+  if (rs_->tx.out_sent < rs_->tx.segments[rs_->tx.segment_index].length) {
     SubmitSend();  // Short send: continue where it stopped.
     return;
   }
@@ -765,22 +769,22 @@ void Connection::OnSend(int res) {
 }
 
 void Connection::SubmitSpliceIn() {
-  SLUICE_DCHECK(rs_->pipe_bytes == 0, "file bytes go into the pipe only once it is empty");
+  SLUICE_DCHECK(rs_->tx.pipe_bytes == 0, "file bytes go into the pipe only once it is empty");
   state_ = State::kSplicingIn;
   const auto len =
-      static_cast<unsigned>(std::min<uint64_t>(rs_->body_remaining, rs_->pipe.capacity));
+      static_cast<unsigned>(std::min<uint64_t>(rs_->tx.body_remaining, rs_->tx.pipe.capacity));
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceIn);
-  io_uring_prep_splice(sqe, rs_->file->fd, static_cast<int64_t>(rs_->file_offset),
-                       rs_->pipe.write_fd, -1, len, SPLICE_F_NONBLOCK);
+  io_uring_prep_splice(sqe, rs_->tx.file->fd, static_cast<int64_t>(rs_->tx.file_offset),
+                       rs_->tx.pipe.write_fd, -1, len, SPLICE_F_NONBLOCK);
 }
 
 void Connection::OnSpliceIn(int res) {
   if (res > 0) {
     // These bytes sit in the pipe now: a pipe that holds any goes back to
     // the pool never, or only after they have been spliced out.
-    rs_->pipe_bytes += static_cast<uint32_t>(res);
-    rs_->file_offset += static_cast<uint64_t>(res);
-    rs_->body_remaining -= static_cast<uint64_t>(res);
+    rs_->tx.pipe_bytes += static_cast<uint32_t>(res);
+    rs_->tx.file_offset += static_cast<uint64_t>(res);
+    rs_->tx.body_remaining -= static_cast<uint64_t>(res);
   }
   if (EndIfInterrupted()) return;
   if (res <= 0) {
@@ -794,7 +798,7 @@ void Connection::OnSpliceIn(int res) {
 }
 
 bool Connection::FileChanged() {
-  if (!rs_->file->changed) return false;
+  if (!rs_->tx.file->changed) return false;
   // The file was written, truncated or replaced while we sent it: what the
   // pipe holds may be pages of the new content (or zeros). A reset tells
   // the client the response is broken; a plain close could pass for a
@@ -809,18 +813,18 @@ bool Connection::FileChanged() {
 void Connection::SubmitSpliceOut() {
   state_ = State::kSplicingOut;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kSpliceOut);
-  const bool more = rs_->body_remaining > 0 || MoreSegmentsFollow();
+  const bool more = rs_->tx.body_remaining > 0 || MoreSegmentsFollow();
   const unsigned flags = SPLICE_F_NONBLOCK | (more ? SPLICE_F_MORE : 0);
-  io_uring_prep_splice(sqe, rs_->pipe.read_fd, -1, fd_, -1, rs_->pipe_bytes, flags);
+  io_uring_prep_splice(sqe, rs_->tx.pipe.read_fd, -1, fd_, -1, rs_->tx.pipe_bytes, flags);
 }
 
 void Connection::OnSpliceOut(int res) {
   if (res > 0) {
-    SLUICE_CHECK(static_cast<uint32_t>(res) <= rs_->pipe_bytes,
+    SLUICE_CHECK(static_cast<uint32_t>(res) <= rs_->tx.pipe_bytes,
                  "a splice out of the pipe moves no more than was spliced in");
-    rs_->pipe_bytes -= static_cast<uint32_t>(res);
+    rs_->tx.pipe_bytes -= static_cast<uint32_t>(res);
     host_->metrics().bytes_sent_total.Add(static_cast<uint64_t>(res));
-    rs_->response_bytes += static_cast<uint64_t>(res);
+    rs_->response.response_bytes += static_cast<uint64_t>(res);
   }
   if (EndIfInterrupted()) return;
   if (res == -EAGAIN) {
@@ -833,9 +837,9 @@ void Connection::OnSpliceOut(int res) {
   }
   if (FileChanged()) return;
   SetDeadline(host_->config().send_timeout);  // Progress.
-  if (rs_->pipe_bytes > 0) {
+  if (rs_->tx.pipe_bytes > 0) {
     SubmitSpliceOut();
-  } else if (rs_->body_remaining > 0) {
+  } else if (rs_->tx.body_remaining > 0) {
     SubmitSpliceIn();
   } else {
     NextSegment();
@@ -861,33 +865,33 @@ void Connection::ResponseDone() {
   ReleaseFile();
   const int64_t now_ns = host_->loop().now_ns();
   host_->metrics().latency_us.Record(
-      static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->request_start_ns) / 1000));
+      static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->response.request_start_ns) / 1000));
   if (host_->access_log() != nullptr) LogAccess();
-  if (!rs_->keep_alive || host_->stopping()) {
+  if (!rs_->response.keep_alive || host_->stopping()) {
     // Closing with unread input makes the kernel reset the connection,
     // which can destroy this response: linger when input may be pending
     // (bytes already buffered past this request, or a refused request).
     // A client that asked to close and sent nothing more gets a plain close.
-    const bool unread = rs_->in_len > rs_->req_start + rs_->consumed || rs_->body_to_skip > 0 ||
-                        !rs_->spill.empty();
-    if (rs_->linger || unread) {
+    const bool unread = rs_->input.in_len > rs_->input.req_start + rs_->input.consumed ||
+                        rs_->input.body_to_skip > 0 || !rs_->input.spill.empty();
+    if (rs_->response.linger || unread) {
       LingerThenClose();
     } else {
       Close();
     }
     return;
   }
-  rs_->req_start += rs_->consumed;
-  rs_->consumed = 0;
-  rs_->parser.Reset();
-  if (!rs_->spill.empty()) CompactInput();  // Input spilled while we answered.
-  if (rs_->req_start == rs_->in_len) {
+  rs_->input.req_start += rs_->input.consumed;
+  rs_->input.consumed = 0;
+  rs_->input.parser.Reset();
+  if (!rs_->input.spill.empty()) CompactInput();  // Input spilled while we answered.
+  if (rs_->input.req_start == rs_->input.in_len) {
     // Idle until the next request: the request state goes back to the pool
     // (when the buffer ring can receive for us meanwhile).
     if (host_->loop().recv_buffers().enabled()) {
       ReturnRequestState();
     } else {
-      rs_->req_start = rs_->in_len = 0;
+      rs_->input.req_start = rs_->input.in_len = 0;
     }
     SetIdle(true);
     SetDeadline(host_->config().keepalive_timeout);
@@ -895,8 +899,8 @@ void Connection::ResponseDone() {
     return;
   }
   SetDeadline(host_->config().header_timeout);
-  rs_->request_start_ns = now_ns;  // Its bytes were here; its turn starts now.
-  Parse();                         // A pipelined request is already buffered.
+  rs_->response.request_start_ns = now_ns;  // Its bytes were here; its turn starts now.
+  Parse();                                  // A pipelined request is already buffered.
 }
 
 // ---------------------------------------------------------------- closing --
@@ -904,15 +908,15 @@ void Connection::ResponseDone() {
 void Connection::ReleaseFile() {
   if (rs_ == nullptr) return;
   FileCache& cache = host_->file_cache();
-  cache.Release(rs_->file);
-  cache.Release(rs_->loading);
-  rs_->file = rs_->loading = nullptr;
-  if (rs_->has_pipe) {
+  cache.Release(rs_->tx.file);
+  cache.Release(rs_->lookup.loading);
+  rs_->tx.file = rs_->lookup.loading = nullptr;
+  if (rs_->tx.has_pipe) {
     // Bytes still in the pipe belong to this response only: such a pipe is
     // closed, never lent to the next one.
-    host_->pipes().Release(rs_->pipe, rs_->pipe_bytes == 0);
-    rs_->has_pipe = false;
-    rs_->pipe_bytes = 0;
+    host_->pipes().Release(rs_->tx.pipe, rs_->tx.pipe_bytes == 0);
+    rs_->tx.has_pipe = false;
+    rs_->tx.pipe_bytes = 0;
   }
 }
 

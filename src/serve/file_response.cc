@@ -46,19 +46,20 @@ std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" :
 }  // namespace
 
 void Connection::StartFile() {
-  rs_->opening_index = false;
-  rs_->probing_sibling = false;
-  rs_->coding = Coding::kIdentity;
-  rs_->path.assign(rs_->resolved.relative.empty() ? std::string_view(".") : rs_->resolved.relative);
-  rs_->open_path = rs_->path;
+  rs_->lookup.opening_index = false;
+  rs_->lookup.probing_sibling = false;
+  rs_->lookup.coding = Coding::kIdentity;
+  rs_->lookup.path.assign(rs_->lookup.resolved.relative.empty() ? std::string_view(".")
+                                                                : rs_->lookup.resolved.relative);
+  rs_->lookup.open_path = rs_->lookup.path;
   Resolve();
 }
 
-// Resolves rs_->open_path beneath the root: from the worker's open-file cache
+// Resolves rs_->lookup.open_path beneath the root: from the worker's open-file cache
 // when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
 void Connection::Resolve() {
   const int64_t now_ns = host_->loop().now_ns();  // This batch's time.
-  if (FileInfo* hit = host_->file_cache().Find(rs_->open_path, now_ns)) {
+  if (FileInfo* hit = host_->file_cache().Find(rs_->lookup.open_path, now_ns)) {
     if (hit->has_content) {
       // With many small files cached, the bytes are usually not in the CPU's
       // caches: start fetching them now, so they arrive while the head is
@@ -69,7 +70,7 @@ void Connection::Resolve() {
     OnResolved(hit);
     return;
   }
-  rs_->loading = host_->file_cache().Create(rs_->open_path, now_ns);
+  rs_->lookup.loading = host_->file_cache().Create(rs_->lookup.open_path, now_ns);
   SubmitOpen();
 }
 
@@ -85,7 +86,8 @@ void Connection::SubmitOpen() {
 }
 
 void Connection::ResumeOpen() {
-  if (state_ != State::kOpening || io_op_.in_flight || rs_ == nullptr || rs_->loading == nullptr) {
+  if (state_ != State::kOpening || io_op_.in_flight || rs_ == nullptr ||
+      rs_->lookup.loading == nullptr) {
     return;
   }
   SubmitOpenAt();
@@ -94,27 +96,28 @@ void Connection::ResumeOpen() {
 }
 
 void Connection::SubmitOpenAt() {
-  std::memset(&rs_->how, 0, sizeof(rs_->how));
+  std::memset(&rs_->lookup.how, 0, sizeof(rs_->lookup.how));
   // O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOCTTY: a tty
   // in the root must not become our terminal.
-  rs_->how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
+  rs_->lookup.how.flags = O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY;
   // The kernel refuses any resolution that leaves the root, through ".."
   // or symlinks, and /proc-style magic links (Linux 5.6).
-  rs_->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  rs_->lookup.how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
   // Held until the entry dies: io_uring reads the dirfd when the OPENAT2
   // runs, perhaps later in io-wq.
-  rs_->loading->root = host_->document_root().Acquire();
-  io_uring_prep_openat2(sqe, rs_->loading->root->fd, rs_->loading->key.c_str(), &rs_->how);
+  rs_->lookup.loading->root = host_->document_root().Acquire();
+  io_uring_prep_openat2(sqe, rs_->lookup.loading->root->fd, rs_->lookup.loading->key.c_str(),
+                        &rs_->lookup.how);
 }
 
 void Connection::OnOpen(int res) {
   // The descriptor is the entry's before anything else: dropping the entry
   // (an interrupted connection releases it) then closes it.
   if (res >= 0) {
-    rs_->loading->fd = res;
+    rs_->lookup.loading->fd = res;
   } else {
-    rs_->loading->error = -res;
+    rs_->lookup.loading->error = -res;
   }
   if (EndIfInterrupted()) return;
   if (res < 0) {
@@ -127,20 +130,21 @@ void Connection::OnOpen(int res) {
 void Connection::SubmitStatx() {
   state_ = State::kStatting;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
-  io_uring_prep_statx(sqe, rs_->loading->fd, "", AT_EMPTY_PATH,
-                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO, &rs_->stx);
+  io_uring_prep_statx(sqe, rs_->lookup.loading->fd, "", AT_EMPTY_PATH,
+                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO,
+                      &rs_->lookup.stx);
 }
 
 void Connection::OnStatx(int res) {
-  FileInfo* info = rs_->loading;
+  FileInfo* info = rs_->lookup.loading;
   if (res < 0) {
     info->error = -res;
   } else {
-    info->mode = rs_->stx.stx_mode;
-    info->size = rs_->stx.stx_size;
-    info->inode = rs_->stx.stx_ino;
-    info->mtime_sec = rs_->stx.stx_mtime.tv_sec;
-    info->mtime_nsec = rs_->stx.stx_mtime.tv_nsec;
+    info->mode = rs_->lookup.stx.stx_mode;
+    info->size = rs_->lookup.stx.stx_size;
+    info->inode = rs_->lookup.stx.stx_ino;
+    info->mtime_sec = rs_->lookup.stx.stx_mtime.tv_sec;
+    info->mtime_nsec = rs_->lookup.stx.stx_mtime.tv_nsec;
     info->Derive();
   }
   if (EndIfInterrupted()) return;
@@ -160,14 +164,14 @@ void Connection::OnStatx(int res) {
 
 void Connection::SubmitReadFile() {
   state_ = State::kReadingFile;
-  rs_->loading->content.resize(rs_->loading->size);
+  rs_->lookup.loading->content.resize(rs_->lookup.loading->size);
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kRead);
-  io_uring_prep_read(sqe, rs_->loading->fd, rs_->loading->content.data(),
-                     static_cast<unsigned>(rs_->loading->size), 0);
+  io_uring_prep_read(sqe, rs_->lookup.loading->fd, rs_->lookup.loading->content.data(),
+                     static_cast<unsigned>(rs_->lookup.loading->size), 0);
 }
 
 void Connection::OnReadFile(int res) {
-  FileInfo* info = rs_->loading;
+  FileInfo* info = rs_->lookup.loading;
   if (res >= 0 && static_cast<uint64_t>(res) == info->size) {
     // The whole file is in memory: responses need no descriptor any more.
     info->has_content = true;
@@ -190,20 +194,20 @@ void Connection::OnReadFile(int res) {
 }
 
 void Connection::FinishLoad() {
-  FileInfo* info = rs_->loading;
-  rs_->loading = nullptr;
+  FileInfo* info = rs_->lookup.loading;
+  rs_->lookup.loading = nullptr;
   host_->file_cache().Publish(info);
   OnResolved(info);
 }
 
 void Connection::OnResolved(FileInfo* info) {
-  if (rs_->probing_sibling) {
+  if (rs_->lookup.probing_sibling) {
     if (info->is_regular()) {
       // The sibling is the representation; the original's path still gives
       // the Content-Type.
-      host_->file_cache().Release(rs_->file);
-      rs_->file = info;
-      rs_->coding = rs_->codings.order[rs_->coding_next - 1];
+      host_->file_cache().Release(rs_->tx.file);
+      rs_->tx.file = info;
+      rs_->lookup.coding = rs_->lookup.codings.order[rs_->lookup.coding_next - 1];
       ServeRepresentation();
     } else {
       host_->file_cache().Release(info);
@@ -214,82 +218,83 @@ void Connection::OnResolved(FileInfo* info) {
   if (info->error != 0) {
     const int status = StatusForOpenError(info->error);
     host_->file_cache().Release(info);
-    RespondError(status, !rs_->keep_alive);
+    RespondError(status, !rs_->response.keep_alive);
     return;
   }
   if (info->is_regular()) {
-    if (rs_->resolved.trailing_slash && !rs_->opening_index) {
+    if (rs_->lookup.resolved.trailing_slash && !rs_->lookup.opening_index) {
       // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
       host_->file_cache().Release(info);
-      RespondError(404, !rs_->keep_alive);
+      RespondError(404, !rs_->response.keep_alive);
       return;
     }
-    rs_->file = info;
-    const Request& r = rs_->parser.request();
-    rs_->coding_next = 0;
-    rs_->codings = host_->config().precompressed ? NegotiateCoding(r.field(Field::kAcceptEncoding),
-                                                                   r.has(Field::kAcceptEncoding))
-                                                 : CodingChoice();
+    rs_->tx.file = info;
+    const Request& r = rs_->input.parser.request();
+    rs_->lookup.coding_next = 0;
+    rs_->lookup.codings =
+        host_->config().precompressed
+            ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
+            : CodingChoice();
     TryNextCoding();
     return;
   }
   const bool directory = info->is_directory();
   host_->file_cache().Release(info);
-  if (directory && !rs_->opening_index) {
-    if (!rs_->resolved.trailing_slash) {
+  if (directory && !rs_->lookup.opening_index) {
+    if (!rs_->lookup.resolved.trailing_slash) {
       RespondRedirect();
       return;
     }
-    rs_->opening_index = true;
-    rs_->path.assign(rs_->resolved.relative);
-    if (!rs_->path.empty()) rs_->path.push_back('/');
-    rs_->path.append("index.html");
-    rs_->open_path = rs_->path;
+    rs_->lookup.opening_index = true;
+    rs_->lookup.path.assign(rs_->lookup.resolved.relative);
+    if (!rs_->lookup.path.empty()) rs_->lookup.path.push_back('/');
+    rs_->lookup.path.append("index.html");
+    rs_->lookup.open_path = rs_->lookup.path;
     Resolve();
     return;
   }
   // A directory without an index file → 404 (the listing is not ours to
   // give); a FIFO, socket or device → 403: only regular files are served.
-  RespondError(directory ? 404 : 403, !rs_->keep_alive);
+  RespondError(directory ? 404 : 403, !rs_->response.keep_alive);
 }
 
 void Connection::TryNextCoding() {
-  rs_->probing_sibling = false;
-  while (rs_->coding_next < rs_->codings.count) {
-    const Coding c = rs_->codings.order[rs_->coding_next++];
+  rs_->lookup.probing_sibling = false;
+  while (rs_->lookup.coding_next < rs_->lookup.codings.count) {
+    const Coding c = rs_->lookup.codings.order[rs_->lookup.coding_next++];
     if (c == Coding::kIdentity) break;
-    rs_->probing_sibling = true;
-    rs_->open_path.assign(rs_->path).append(SiblingSuffix(c));
+    rs_->lookup.probing_sibling = true;
+    rs_->lookup.open_path.assign(rs_->lookup.path).append(SiblingSuffix(c));
     Resolve();
     return;
   }
-  rs_->coding = Coding::kIdentity;
+  rs_->lookup.coding = Coding::kIdentity;
   ServeRepresentation();
 }
 
 void Connection::ServeRepresentation() {
   const ServerConfig& config = host_->config();
   FilePlanInput in;
-  in.request = &rs_->parser.request();
-  in.file.size = rs_->file->size;
-  in.file.mtime_sec = rs_->file->mtime_sec;
-  in.file.etag = rs_->file->etag;
-  in.file.last_modified = std::string_view(rs_->file->last_modified, kHttpDateLength);
-  in.file.content = rs_->file->has_content ? &rs_->file->content : nullptr;
-  in.file.full_fields = &rs_->file->full_fields;
-  in.coding = rs_->coding;
-  in.path = rs_->path;
+  in.request = &rs_->input.parser.request();
+  in.file.size = rs_->tx.file->size;
+  in.file.mtime_sec = rs_->tx.file->mtime_sec;
+  in.file.etag = rs_->tx.file->etag;
+  in.file.last_modified = std::string_view(rs_->tx.file->last_modified, kHttpDateLength);
+  in.file.content = rs_->tx.file->has_content ? &rs_->tx.file->content : nullptr;
+  in.file.full_fields = &rs_->tx.file->full_fields;
+  in.coding = rs_->lookup.coding;
+  in.path = rs_->lookup.path;
   in.common = Common(200);
-  in.head_only = rs_->head_only;
+  in.head_only = rs_->response.head_only;
   in.random = host_->NextRandom();
   in.cache_control = config.cache_control;
   in.precompressed = config.precompressed;
   in.max_ranges = config.max_ranges;
-  const FilePlan plan = PlanFileResponse(in, &rs_->out, &rs_->segments);
-  rs_->status = plan.status;
-  rs_->head_len = plan.head_len;
-  rs_->segment_index = 0;
-  rs_->out_sent = 0;
+  const FilePlan plan = PlanFileResponse(in, &rs_->tx.out, &rs_->tx.segments);
+  rs_->response.status = plan.status;
+  rs_->response.head_len = plan.head_len;
+  rs_->tx.segment_index = 0;
+  rs_->tx.out_sent = 0;
   if (!plan.uses_file) ReleaseFile();  // Everything is in memory already.
   SendSegments();
 }

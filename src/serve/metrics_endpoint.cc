@@ -46,9 +46,9 @@ bool Connection::PeerAllowedMetrics() {
 }
 
 void Connection::HandleMetrics() {
-  const Request& r = rs_->parser.request();
+  const Request& r = rs_->input.parser.request();
   if (r.method != Method::kGet && r.method != Method::kHead) {
-    RespondError(405, !rs_->keep_alive, "Allow: GET, HEAD\r\n");
+    RespondError(405, !rs_->response.keep_alive, "Allow: GET, HEAD\r\n");
     return;
   }
   // Prometheus text when asked for by query or by Accept; JSON otherwise.
@@ -65,29 +65,30 @@ void Connection::HandleMetrics() {
                       : RenderMetricsJson(registry->info, registry->workers, MonotonicNanos());
   }
   BeginResponse(200);
-  AppendStatusAndCommon(&rs_->out, Common(200));
-  AppendField(&rs_->out, "Content-Type",
+  AppendStatusAndCommon(&rs_->tx.out, Common(200));
+  AppendField(&rs_->tx.out, "Content-Type",
               prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
-  AppendFieldUint(&rs_->out, "Content-Length", body.size());
-  AppendField(&rs_->out, "Cache-Control", "no-store");
+  AppendFieldUint(&rs_->tx.out, "Content-Length", body.size());
+  AppendField(&rs_->tx.out, "Cache-Control", "no-store");
   FinishHead();
-  if (!rs_->head_only) rs_->out.append(body);
+  if (!rs_->response.head_only) rs_->tx.out.append(body);
   AddMemorySegment(0);
   SendSegments();
 }
 
 void Connection::LogAccess() {
   AccessLogWriter* log = host_->access_log();
-  const Request& r = rs_->parser.request();
+  const Request& r = rs_->input.parser.request();
   // The request line's pieces go to the log as they are (no line is built
   // here); "-" when the request line itself could not be parsed.
-  const bool parsed = !r.method_text.empty() && !rs_->parser.in_request_line();
+  const bool parsed = !r.method_text.empty() && !rs_->input.parser.in_request_line();
   AccessLogWriter::RequestLine line;
   if (parsed) line = {r.method_text, r.target, r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"};
   const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
-  const uint64_t body =
-      rs_->response_bytes > rs_->head_len ? rs_->response_bytes - rs_->head_len : 0;
-  log->Log(peer, host_->date().now(), line, rs_->status, body,
+  const uint64_t body = rs_->response.response_bytes > rs_->response.head_len
+                            ? rs_->response.response_bytes - rs_->response.head_len
+                            : 0;
+  log->Log(peer, host_->date().now(), line, rs_->response.status, body,
            parsed ? r.field(Field::kReferer) : std::string_view(),
            parsed ? r.field(Field::kUserAgent) : std::string_view());
 }

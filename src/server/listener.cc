@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/base/unique_fd.h"
 
 namespace sluice {
 namespace {
@@ -24,29 +25,13 @@ absl::Status Errno(std::string_view what, const SocketAddress& address) {
       absl::StrCat(std::string(what), " ", address.ToString(), ": ", strerror(err)));
 }
 
-class FdCloser {
- public:
-  explicit FdCloser(int fd) : fd_(fd) {}
-  ~FdCloser() {
-    if (fd_ >= 0) close(fd_);
-  }
-  int release() {
-    const int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
-
 }  // namespace
 
 absl::Status CheckAddressFree(const SocketAddress& address) {
   if (address.port() == 0) return absl::OkStatus();
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("cannot create a socket for", address);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   const int one = 1;
   // SO_REUSEADDR only: TIME_WAIT leftovers are fine, a live listener is not.
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -60,7 +45,7 @@ absl::Status CheckAddressFree(const SocketAddress& address) {
 absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, SocketAddress* bound) {
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("cannot create a socket for", address);
-  FdCloser closer(fd);
+  UniqueFd closer(fd);
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
@@ -76,7 +61,7 @@ absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, Sock
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&bound->storage), &bound->length) != 0) {
     return Errno("getsockname failed for", address);
   }
-  return closer.release();
+  return closer.Release();
 }
 
 }  // namespace sluice

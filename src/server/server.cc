@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "sluice/base/log.h"
+#include "sluice/base/unique_fd.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/metrics.h"
@@ -55,9 +56,9 @@ void RaiseFileLimit() {
   LogInfo(absl::StrCat("file descriptor limit: ", rl.rlim_cur));
 }
 
-absl::StatusOr<int> OpenRoot(const std::string& root) {
+absl::StatusOr<UniqueFd> OpenRoot(const std::string& root) {
   const int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) return fd;
+  if (fd >= 0) return UniqueFd(fd);
   const int err = errno;
   if (err == ENOTDIR) {
     return absl::InvalidArgumentError(
@@ -110,6 +111,198 @@ std::string KernelRelease() {
   return u.release;
 }
 
+// What start-up opens before any worker exists. Every descriptor is owned
+// here until a worker takes it, so each early return closes them all.
+struct Startup {
+  UniqueFd root;
+  std::vector<UniqueFd> listeners;  // One per worker.
+  SocketAddress bound;
+  UniqueFd metrics_listener;  // --metrics_listen, or none.
+  std::unique_ptr<AccessLogFile> access_log;
+};
+
+absl::Status CheckLimits(const ServerConfig& config) {
+  if (config.threads < 1 || config.threads > 1024) {
+    return absl::InvalidArgumentError("--threads must be between 1 and 1024");
+  }
+  if (config.backlog < 1) return absl::InvalidArgumentError("--backlog must be at least 1");
+  return absl::OkStatus();
+}
+
+// One SO_REUSEPORT socket per worker; with port 0 the first one picks the
+// port and the others join it.
+absl::Status OpenListeners(const ServerConfig& config, Startup* s) {
+  absl::StatusOr<SocketAddress> address = ParseListenAddress(config.listen);
+  if (!address.ok()) return address.status();
+  if (absl::Status st = CheckAddressFree(*address); !st.ok()) return st;
+  s->bound = *address;
+  for (int i = 0; i < config.threads; ++i) {
+    absl::StatusOr<int> fd = OpenListener(s->bound, config.backlog, &s->bound);
+    if (!fd.ok()) return fd.status();
+    s->listeners.emplace_back(*fd);
+  }
+  if (config.metrics_listen.empty()) return absl::OkStatus();
+  // --metrics_listen: one extra socket, served by worker 0.
+  absl::StatusOr<SocketAddress> maddr = ParseListenAddress(config.metrics_listen);
+  absl::Status st = maddr.ok() ? CheckAddressFree(*maddr) : maddr.status();
+  SocketAddress metrics_bound;
+  absl::StatusOr<int> fd =
+      st.ok() ? OpenListener(*maddr, config.backlog, &metrics_bound) : absl::StatusOr<int>(st);
+  if (!fd.ok()) {
+    return absl::Status(fd.status().code(),
+                        absl::StrCat("--metrics_listen: ", fd.status().message()));
+  }
+  s->metrics_listener.Reset(*fd);
+  return absl::OkStatus();
+}
+
+// Everything that can fail on configuration, checked before anything is
+// logged, so a bad start-up stays one line.
+absl::StatusOr<Startup> Prepare(ServerConfig* config) {
+  if (absl::Status st = CheckLimits(*config); !st.ok()) return st;
+  Startup s;
+  absl::StatusOr<UniqueFd> root = OpenRoot(config->root);
+  if (!root.ok()) return root.status();
+  s.root = std::move(*root);
+  if (char* cwd = getcwd(nullptr, 0)) {
+    config->root_path = AbsoluteRootPath(config->root, cwd);
+    free(cwd);
+  } else {
+    config->root_path = config->root;
+  }
+  if (absl::Status st = OpenListeners(*config, &s); !st.ok()) return st;
+  if (!config->access_log.empty()) {
+    absl::StatusOr<std::unique_ptr<AccessLogFile>> log = AccessLogFile::Open(config->access_log);
+    if (!log.ok()) return log.status();
+    s.access_log = std::move(*log);
+  }
+  return s;
+}
+
+void WarnAboutDescriptorLimit(const ServerConfig& config) {
+  const int descriptors_needed = config.max_connections * 3 + 64;
+  if (rlimit rl;
+      getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < static_cast<rlim_t>(descriptors_needed)) {
+    LogWarning(absl::StrCat("the descriptor limit (", rl.rlim_cur,
+                            ") is below what --max_connections=", config.max_connections,
+                            " may need (", descriptors_needed,
+                            "): expect 503s and accept back-off under full load"));
+  }
+}
+
+// Signals are taken by sigwait() on this thread only; workers inherit the
+// blocked mask. SIGPIPE is ignored: a peer that vanishes mid-send is an
+// error code, not a reason to die.
+sigset_t BlockSignals() {
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  return signals;
+}
+
+void FillRegistry(const ServerConfig& config, const std::vector<std::unique_ptr<Worker>>& workers,
+                  MetricsRegistry* registry) {
+  registry->info.version = kVersion;
+  registry->info.threads = config.threads;
+  registry->info.ring_flags = workers[0]->ring_info().setup_flags_text;
+  registry->info.kernel = KernelRelease();
+  registry->info.start_time_unix = time(nullptr);
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  registry->info.start_monotonic_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  for (const auto& w : workers) {
+    registry->workers.push_back(&w->metrics());
+    w->set_metrics_registry(registry);
+  }
+}
+
+// The workers and their threads. Each worker sets up its ring on its own
+// thread (SINGLE_ISSUER); serving starts only once every one succeeded.
+class WorkerThreads {
+ public:
+  WorkerThreads(const ServerConfig& config, Startup* s) : armed_(config.threads) {
+    const std::vector<int> cpus = AllowedCpus();
+    for (int i = 0; i < config.threads; ++i) {
+      const int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
+      const size_t n = static_cast<size_t>(i);
+      workers_.push_back(std::make_unique<Worker>(
+          i, cpu, config, s->root.get(), s->listeners[n].Release(),
+          i == 0 ? s->metrics_listener.Release() : -1, s->access_log.get()));
+    }
+  }
+  ~WorkerThreads() { Join(); }
+
+  // Initialises every worker; on success each one serves once armed.
+  absl::Status Start(const ServerConfig& config) {
+    std::vector<absl::Status> init_status(workers_.size());
+    std::latch ready(static_cast<std::ptrdiff_t>(workers_.size()));
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      threads_.emplace_back([&, i] {
+        init_status[i] = workers_[i]->Init();
+        ready.count_down();
+        go_.wait();
+        if (start_serving_ && init_status[i].ok()) workers_[i]->Run(&armed_);
+      });
+    }
+    ready.wait();
+    absl::Status failed;
+    for (const absl::Status& st : init_status) {
+      if (!st.ok()) {
+        failed = st;
+        break;
+      }
+    }
+    if (failed.ok()) FillRegistry(config, workers_, &registry_);
+    start_serving_ = failed.ok();
+    go_.count_down();
+    if (!failed.ok()) return failed;
+    // "listening on" means every worker has its accept in the kernel.
+    armed_.wait();
+    return absl::OkStatus();
+  }
+  const Worker& first() const { return *workers_[0]; }
+  void Stop() {
+    for (auto& w : workers_) w->RequestStop();
+    Join();
+  }
+
+ private:
+  void Join() {
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    workers_.clear();
+  }
+
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  MetricsRegistry registry_;
+  std::latch go_{1};
+  std::latch armed_;  // Counted down by each worker once it serves.
+  bool start_serving_ = false;
+};
+
+// Until SIGINT or SIGTERM: SIGUSR1 reopens the access log.
+void WaitForStop(const sigset_t& signals, const ServerConfig& config, AccessLogFile* access_log) {
+  for (;;) {
+    int sig = 0;
+    if (sigwait(&signals, &sig) != 0) continue;
+    if (sig == SIGINT || sig == SIGTERM) {
+      LogInfo(absl::StrCat("received ", strsignal(sig), ": draining (up to ",
+                           absl::FormatDuration(config.drain_timeout), ")"));
+      return;
+    }
+    if (sig == SIGUSR1 && access_log != nullptr) {
+      // logrotate's convention: the file was moved; open the path again.
+      absl::Status st = access_log->Reopen();
+      LogInfo(st.ok() ? std::string("SIGUSR1: access log reopened") : std::string(st.message()));
+      continue;
+    }
+    LogInfo(absl::StrCat("received ", strsignal(sig), ": nothing to do"));
+  }
+}
+
 }  // namespace
 
 int AvailableCpuCount() {
@@ -119,181 +312,24 @@ int AvailableCpuCount() {
 
 absl::Status RunServer(const ServerConfig& given) {
   ServerConfig config = given;
-  if (config.threads < 1 || config.threads > 1024) {
-    return absl::InvalidArgumentError("--threads must be between 1 and 1024");
-  }
-  if (config.backlog < 1) return absl::InvalidArgumentError("--backlog must be at least 1");
-
-  absl::StatusOr<int> root_fd = OpenRoot(config.root);
-  if (!root_fd.ok()) return root_fd.status();
-  if (char* cwd = getcwd(nullptr, 0)) {
-    config.root_path = AbsoluteRootPath(config.root, cwd);
-    free(cwd);
-  } else {
-    config.root_path = config.root;
-  }
-  absl::StatusOr<SocketAddress> address = ParseListenAddress(config.listen);
-  if (!address.ok()) {
-    close(*root_fd);
-    return address.status();
-  }
-  if (absl::Status st = CheckAddressFree(*address); !st.ok()) {
-    close(*root_fd);
-    return st;
-  }
-  // One SO_REUSEPORT socket per worker; with port 0 the first one picks the
-  // port and the others join it.
-  SocketAddress bound = *address;
-  std::vector<int> listen_fds;
-  for (int i = 0; i < config.threads; ++i) {
-    absl::StatusOr<int> fd = OpenListener(bound, config.backlog, &bound);
-    if (!fd.ok()) {
-      for (int f : listen_fds) close(f);
-      close(*root_fd);
-      return fd.status();
-    }
-    listen_fds.push_back(*fd);
-  }
-
-  // --metrics_listen: one extra socket, served by worker 0.
-  int metrics_fd = -1;
-  SocketAddress metrics_bound;
-  if (!config.metrics_listen.empty()) {
-    absl::StatusOr<SocketAddress> maddr = ParseListenAddress(config.metrics_listen);
-    absl::Status st = maddr.ok() ? CheckAddressFree(*maddr) : maddr.status();
-    absl::StatusOr<int> fd =
-        st.ok() ? OpenListener(*maddr, config.backlog, &metrics_bound) : absl::StatusOr<int>(st);
-    if (!fd.ok()) {
-      for (int f : listen_fds) close(f);
-      close(*root_fd);
-      return absl::Status(fd.status().code(),
-                          absl::StrCat("--metrics_listen: ", fd.status().message()));
-    }
-    metrics_fd = *fd;
-  }
-  std::unique_ptr<AccessLogFile> access_log;
-  if (!config.access_log.empty()) {
-    absl::StatusOr<std::unique_ptr<AccessLogFile>> log = AccessLogFile::Open(config.access_log);
-    if (!log.ok()) {
-      for (int f : listen_fds) close(f);
-      if (metrics_fd >= 0) close(metrics_fd);
-      close(*root_fd);
-      return log.status();
-    }
-    access_log = std::move(*log);
-  }
-
-  // Everything that can fail on configuration has been checked: only now
-  // log anything, so a bad start-up stays one line.
+  absl::StatusOr<Startup> startup = Prepare(&config);
+  if (!startup.ok()) return startup.status();
   RaiseFileLimit();
-  if (absl::Status st = DropPrivileges(config); !st.ok()) {
-    for (int f : listen_fds) close(f);
-    close(*root_fd);
-    return st;
-  }
-  const int descriptors_needed = config.max_connections * 3 + 64;
-  if (rlimit rl;
-      getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < static_cast<rlim_t>(descriptors_needed)) {
-    LogWarning(absl::StrCat("the descriptor limit (", rl.rlim_cur,
-                            ") is below what --max_connections=", config.max_connections,
-                            " may need (", descriptors_needed,
-                            "): expect 503s and accept back-off under full load"));
-  }
+  if (absl::Status st = DropPrivileges(config); !st.ok()) return st;
+  WarnAboutDescriptorLimit(config);
+  const sigset_t signals = BlockSignals();
 
-  // Signals are taken by sigwait() on this thread only; workers inherit the
-  // blocked mask. SIGPIPE is ignored: a peer that vanishes mid-send is an
-  // error code, not a reason to die.
-  signal(SIGPIPE, SIG_IGN);
-  sigset_t signals;
-  sigemptyset(&signals);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2}) sigaddset(&signals, s);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  const std::vector<int> cpus = AllowedCpus();
-  std::vector<std::unique_ptr<Worker>> workers;
-  for (int i = 0; i < config.threads; ++i) {
-    const int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
-    workers.push_back(std::make_unique<Worker>(i, cpu, config, *root_fd, listen_fds[i],
-                                               i == 0 ? metrics_fd : -1, access_log.get()));
-  }
-
-  std::vector<absl::Status> init_status(workers.size());
-  std::latch ready(static_cast<std::ptrdiff_t>(workers.size()));
-  std::latch go(1);
-  std::latch armed(static_cast<std::ptrdiff_t>(workers.size()));
-  bool start_serving = false;
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < workers.size(); ++i) {
-    threads.emplace_back([&, i] {
-      init_status[i] = workers[i]->Init();
-      ready.count_down();
-      go.wait();
-      if (start_serving && init_status[i].ok()) workers[i]->Run(&armed);
-    });
-  }
-  ready.wait();
-  absl::Status failed;
-  for (const absl::Status& st : init_status) {
-    if (!st.ok()) {
-      failed = st;
-      break;
-    }
-  }
-  MetricsRegistry registry;
-  if (failed.ok()) {
-    registry.info.version = kVersion;
-    registry.info.threads = config.threads;
-    registry.info.ring_flags = workers[0]->ring_info().setup_flags_text;
-    registry.info.kernel = KernelRelease();
-    registry.info.start_time_unix = time(nullptr);
-    timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    registry.info.start_monotonic_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-    for (auto& w : workers) {
-      registry.workers.push_back(&w->metrics());
-      w->set_metrics_registry(&registry);
-    }
-  }
-  start_serving = failed.ok();
-  go.count_down();
-  if (!failed.ok()) {
-    for (auto& t : threads) t.join();
-    workers.clear();
-    close(*root_fd);
-    return failed;
-  }
-
-  // "listening on" means every worker has its accept in the kernel.
-  armed.wait();
+  WorkerThreads workers(config, &*startup);
+  if (absl::Status st = workers.Start(config); !st.ok()) return st;
 #ifdef SLUICE_CHAOS
   // A chaos build says how to replay this run before anything is served.
   LogInfo(absl::StrCat("chaos: fault injection on, ", ChaosOptions::Process().Describe()));
 #endif
-  LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", bound.ToString(),
+  LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", startup->bound.ToString(),
                        " threads=", config.threads, " root=", config.root, " ring=",
-                       workers[0]->ring_info().setup_flags_text, " kernel=", KernelRelease()));
-
-  for (;;) {
-    int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGINT || sig == SIGTERM) {
-      LogInfo(absl::StrCat("received ", strsignal(sig), ": draining (up to ",
-                           absl::FormatDuration(config.drain_timeout), ")"));
-      break;
-    }
-    if (sig == SIGUSR1 && access_log) {
-      // logrotate's convention: the file was moved; open the path again.
-      absl::Status st = access_log->Reopen();
-      LogInfo(st.ok() ? std::string("SIGUSR1: access log reopened") : std::string(st.message()));
-      continue;
-    }
-    LogInfo(absl::StrCat("received ", strsignal(sig), ": nothing to do"));
-  }
-  for (auto& w : workers) w->RequestStop();
-  for (auto& t : threads) t.join();
-  workers.clear();
-  access_log.reset();
-  close(*root_fd);
+                       workers.first().ring_info().setup_flags_text, " kernel=", KernelRelease()));
+  WaitForStop(signals, config, startup->access_log.get());
+  workers.Stop();
   LogInfo("stopped");
   return absl::OkStatus();
 }
