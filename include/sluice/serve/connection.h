@@ -45,8 +45,8 @@ class Connection final : public CompletionHandler {
     kDrainingBody,     // RECV discarding a request body we do not use.
     kOpening,          // OPENAT2 of the target, its index file or a precompressed sibling.
     kStatting,         // STATX of the opened file.
-    kReadingFile,      // READ of a small file into out_, after its head.
-    kSending,          // SEND of out_[out_sent_, out_.size()).
+    kReadingFile,      // READ of a small file into tx.out, after its head.
+    kSending,          // SEND of the current memory segment of tx.out.
     kSplicingIn,       // SPLICE file → pipe.
     kSplicingOut,      // SPLICE pipe → socket.
     kWaitingWritable,  // POLL_ADD(POLLOUT): the socket was full for a splice.
@@ -151,7 +151,7 @@ class Connection final : public CompletionHandler {
 
   // Sending.
   void BeginResponse(int status);
-  void FinishHead();  // Ends the head in out_ and notes its length.
+  void FinishHead();  // Ends the head in tx.out and notes its length.
   // /metrics (metrics_endpoint.cc).
   bool IsMetricsTarget(std::string_view target) const;
   void HandleMetrics();
