@@ -110,7 +110,7 @@ class Connection final : public CompletionHandler {
   void EnsureRequestState();
   void ReturnRequestState();
 
-  // Reading and parsing.
+  // Reading and parsing (connection_input.cc).
   void SubmitRecv();
   void OnRecv(int res, uint32_t cqe_flags);
   // The first bytes of a request arrived: borrow the request state, start
@@ -149,7 +149,7 @@ class Connection final : public CompletionHandler {
   void SubmitReadFile();
   void OnReadFile(int res);
 
-  // Sending.
+  // Sending (connection_output.cc).
   void BeginResponse(int status);
   void FinishHead();  // Ends the head in tx.out and notes its length.
   // /metrics (metrics_endpoint.cc).
