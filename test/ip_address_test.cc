@@ -1,7 +1,7 @@
 // IpAddress and Cidr: strict text forms, IPv4-mapped normalisation, socket
 // addresses, and block matching, as tables.
 
-#include "sluice/http/ip_address.h"
+#include "sluice/base/ip_address.h"
 
 #include <arpa/inet.h>
 

@@ -208,43 +208,6 @@ std::optional<IpAddress> FromXRealIp(std::span<const std::string_view> lines) {
 
 }  // namespace
 
-absl::StatusOr<TrustedProxies> TrustedProxies::Parse(std::string_view flag_value) {
-  TrustedProxies out;
-  if (TrimSpaces(flag_value).empty()) return out;
-  absl::Status status;
-  size_t index = 0;
-  ForEachItem(flag_value, [&](std::string_view item) {
-    ++index;
-    if (!status.ok()) return;
-    if (item.empty()) {
-      status = absl::InvalidArgumentError(
-          absl::StrCat("trusted proxies: item ", index, " is empty (stray comma?)"));
-      return;
-    }
-    if (out.blocks_.size() == kEntriesMax) {
-      status = absl::InvalidArgumentError(absl::StrCat("trusted proxies: more than ", kEntriesMax,
-                                                       " items; use wider CIDR blocks"));
-      return;
-    }
-    absl::StatusOr<Cidr> cidr = Cidr::Parse(item);
-    if (!cidr.ok()) {
-      status = absl::InvalidArgumentError(
-          absl::StrCat("trusted proxies: item ", index, ": ", cidr.status().message()));
-      return;
-    }
-    out.blocks_.push_back(*cidr);
-  });
-  if (!status.ok()) return status;
-  return out;
-}
-
-bool TrustedProxies::Contains(const IpAddress& address) const {
-  for (const Cidr& block : blocks_) {
-    if (block.Contains(address)) return true;
-  }
-  return false;
-}
-
 absl::StatusOr<ForwardedSourceOrder> ParseForwardedSourceOrder(std::string_view flag_value) {
   ForwardedSourceOrder order;
   absl::Status status;

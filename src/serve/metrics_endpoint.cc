@@ -6,9 +6,11 @@
 
 #include <cstring>
 #include <ctime>
+#include <optional>
 #include <string>
 
 #include "sluice/base/clock.h"
+#include "sluice/base/ip_address.h"
 #include "sluice/io/address.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/connection.h"
@@ -41,8 +43,10 @@ bool Connection::LoadPeer() {
 }
 
 bool Connection::PeerAllowedMetrics() {
-  return LoadPeer() &&
-         CidrListContains(host_->config().metrics_allow, reinterpret_cast<const sockaddr*>(&peer_));
+  if (!LoadPeer()) return false;
+  const std::optional<IpAddress> peer =
+      IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&peer_), sizeof(peer_));
+  return peer.has_value() && host_->config().metrics_allow.Contains(*peer);
 }
 
 void Connection::HandleMetrics() {

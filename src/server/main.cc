@@ -152,8 +152,8 @@ absl::Status ReadMetricsFlags(sluice::ServerConfig* config) {
       config->metrics_path.find_first_of("?# ") != std::string::npos) {
     return Invalid("--metrics_path must start with '/' and contain no '?', '#' or space");
   }
-  absl::StatusOr<std::vector<sluice::CidrRange>> allow =
-      sluice::ParseCidrList(absl::GetFlag(FLAGS_metrics_allow));
+  absl::StatusOr<sluice::CidrList> allow =
+      sluice::CidrList::Parse(absl::GetFlag(FLAGS_metrics_allow));
   if (!allow.ok()) return Invalid(absl::StrCat("--metrics_allow: ", allow.status().message()));
   config->metrics_allow = *allow;
   config->metrics_listen = absl::GetFlag(FLAGS_metrics_listen);

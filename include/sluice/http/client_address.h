@@ -20,27 +20,12 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "sluice/http/ip_address.h"
+#include "sluice/base/ip_address.h"
 
 namespace sluice {
 
-class TrustedProxies {
- public:
-  // More entries than this is refused: Contains() is a linear scan.
-  static constexpr size_t kEntriesMax = 256;
-
-  // Comma-separated CIDR blocks or addresses, spaces around items allowed:
-  // "10.0.0.0/8, 192.168.1.7, ::1". "" is the empty set (trust no one). An
-  // empty item, a bad block or too many items is an error naming the item.
-  static absl::StatusOr<TrustedProxies> Parse(std::string_view flag_value);
-
-  bool Contains(const IpAddress& address) const;
-  bool empty() const { return blocks_.empty(); }
-  size_t size() const { return blocks_.size(); }
-
- private:
-  std::vector<Cidr> blocks_;
-};
+// The peers whose forwarding fields are believed (--trusted_proxies).
+using TrustedProxies = CidrList;
 
 // The fields that can name the client, in the order the operator wants them
 // tried (flag values "forwarded", "x-forwarded-for", "x-real-ip").

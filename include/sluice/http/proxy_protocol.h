@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "sluice/http/ip_address.h"
+#include "sluice/base/ip_address.h"
 
 namespace sluice {
 

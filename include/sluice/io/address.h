@@ -24,20 +24,6 @@ struct SocketAddress {
 // "HOST:PORT" with an IPv4 literal, "[V6]:PORT", or "localhost:PORT".
 absl::StatusOr<SocketAddress> ParseListenAddress(std::string_view text);
 
-// An address range such as 127.0.0.0/8 or ::1/128 (a bare address is /32 or /128).
-struct CidrRange {
-  int family = 0;  // AF_INET or AF_INET6.
-  unsigned char address[16] = {};
-  int prefix_bits = 0;
-};
-
-// Comma-separated CIDR ranges.
-absl::StatusOr<std::vector<CidrRange>> ParseCidrList(std::string_view text);
-
-// True if `peer` (AF_INET or AF_INET6; v4-mapped IPv6 counts as IPv4) lies in
-// one of `ranges`.
-bool CidrListContains(const std::vector<CidrRange>& ranges, const sockaddr* peer);
-
 // The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1"), or "-".
 std::string HostText(const sockaddr* addr);
 

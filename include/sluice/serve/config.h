@@ -10,7 +10,7 @@
 
 #include "absl/time/time.h"
 #include "sluice/http/http_parser.h"
-#include "sluice/io/address.h"
+#include "sluice/base/ip_address.h"
 
 namespace sluice {
 
@@ -47,7 +47,7 @@ struct ServerConfig {
   // /metrics: the path it answers on, who may read it, and optionally a
   // listener of its own (then the main listener serves files only).
   std::string metrics_path = "/metrics";
-  std::vector<CidrRange> metrics_allow;
+  CidrList metrics_allow;
   std::string metrics_listen;
   // Access log: empty = off, "-" = stdout.
   std::string access_log;

@@ -1,4 +1,4 @@
-#include "sluice/http/ip_address.h"
+#include "sluice/base/ip_address.h"
 
 #include <arpa/inet.h>
 
@@ -219,6 +219,49 @@ bool Cidr::Contains(const IpAddress& address) const {
   if (rest == 0) return true;
   const auto mask = static_cast<uint8_t>(0xff << (8 - rest));
   return (a[static_cast<size_t>(full_bytes)] & mask) == (n[static_cast<size_t>(full_bytes)] & mask);
+}
+
+namespace {
+
+std::string_view TrimListItem(std::string_view v) {
+  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
+  return v;
+}
+
+}  // namespace
+
+absl::StatusOr<CidrList> CidrList::Parse(std::string_view text) {
+  CidrList out;
+  if (TrimListItem(text).empty()) return out;
+  size_t index = 0;
+  for (std::string_view rest = text;;) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = TrimListItem(rest.substr(0, comma));
+    ++index;
+    if (item.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("item ", index, " is empty (stray comma?)"));
+    }
+    if (out.blocks_.size() == kEntriesMax) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("more than ", kEntriesMax, " items; use wider CIDR blocks"));
+    }
+    absl::StatusOr<Cidr> cidr = Cidr::Parse(item);
+    if (!cidr.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("item ", index, ": ", cidr.status().message()));
+    }
+    out.blocks_.push_back(*cidr);
+    if (comma == std::string_view::npos) return out;
+    rest.remove_prefix(comma + 1);
+  }
+}
+
+bool CidrList::Contains(const IpAddress& address) const {
+  for (const Cidr& block : blocks_) {
+    if (block.Contains(address)) return true;
+  }
+  return false;
 }
 
 }  // namespace sluice

@@ -2,8 +2,8 @@
 // headers, Forwarded / X-Forwarded-For fields) or from a socket address, and
 // matched. Shared by the PROXY protocol parser and the client-address rules,
 // so neither depends on the other. Pure values and functions; any thread.
-#ifndef SLUICE_HTTP_IP_ADDRESS_H_
-#define SLUICE_HTTP_IP_ADDRESS_H_
+#ifndef SLUICE_BASE_IP_ADDRESS_H_
+#define SLUICE_BASE_IP_ADDRESS_H_
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -97,6 +98,27 @@ class Cidr {
   int prefix_bits_ = 0;
 };
 
+// A list of address blocks from a flag ("10.0.0.0/8, 192.168.1.7, ::1"):
+// --metrics_allow, --trusted_proxies. Built once at start-up, then only read
+// (any thread).
+class CidrList {
+ public:
+  // More entries than this is refused: Contains() is a linear scan.
+  static constexpr size_t kEntriesMax = 256;
+
+  // Comma-separated blocks or addresses, spaces around items allowed. "" is
+  // the empty list (matches nobody). An empty item, a bad block or too many
+  // items is an error naming the item.
+  static absl::StatusOr<CidrList> Parse(std::string_view text);
+
+  bool Contains(const IpAddress& address) const;
+  bool empty() const { return blocks_.empty(); }
+  size_t size() const { return blocks_.size(); }
+
+ private:
+  std::vector<Cidr> blocks_;
+};
+
 }  // namespace sluice
 
-#endif  // SLUICE_HTTP_IP_ADDRESS_H_
+#endif  // SLUICE_BASE_IP_ADDRESS_H_
