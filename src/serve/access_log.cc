@@ -81,38 +81,36 @@ AccessLogWriter::~AccessLogWriter() {
   if (fd_ >= 0) close(fd_);
 }
 
-void AccessLogWriter::Log(std::string_view remote_addr, time_t now, const RequestLine& request,
-                          int status, uint64_t body_bytes, std::string_view referer,
-                          std::string_view user_agent) {
+void AccessLogWriter::Log(const Entry& e) {
   WorkerMetrics& m = *metrics_;
   if (pending_.size() > kMaxBufferedBytes) {
     m.log_dropped_lines_total.Add();
     return;
   }
-  if (now != time_cached_) {
-    time_cached_ = now;
+  if (e.now != time_cached_) {
+    time_cached_ = e.now;
     struct tm tm;
-    gmtime_r(&now, &tm);
+    gmtime_r(&e.now, &tm);
     strftime(time_text_, sizeof(time_text_), "%d/%b/%Y:%H:%M:%S +0000", &tm);
   }
   // $remote_addr - $remote_user [$time_local] "$request" $status
   // $body_bytes_sent "$http_referer" "$http_user_agent"
-  pending_.append(remote_addr.empty() ? std::string_view("-") : remote_addr);
+  pending_.append(e.client.empty() ? std::string_view("-") : e.client);
   pending_.append(" - - [").append(time_text_).append("] \"");
-  if (request.method.empty()) {
+  if (e.request.method.empty()) {
     pending_.push_back('-');
   } else {
-    AppendEscaped(&pending_, request.method);
+    AppendEscaped(&pending_, e.request.method);
     pending_.push_back(' ');
-    AppendEscaped(&pending_, request.target);
+    AppendEscaped(&pending_, e.request.target);
     pending_.push_back(' ');
-    pending_.append(request.version);
+    pending_.append(e.request.version);
   }
-  pending_.append("\" ").append(std::to_string(status)).append(" ");
-  pending_.append(std::to_string(body_bytes)).append(" \"");
-  AppendEscaped(&pending_, referer);
+  pending_.append("\" ").append(std::to_string(e.status)).append(" ");
+  pending_.append(std::to_string(e.body_bytes)).append(" \"");
+  AppendEscaped(&pending_, e.referer);
   pending_.append("\" \"");
-  AppendEscaped(&pending_, user_agent);
+  AppendEscaped(&pending_, e.user_agent);
   pending_.append("\"\n");
   m.log_lines_total.Add();
   if (pending_.size() >= kFlushBytes) Flush();

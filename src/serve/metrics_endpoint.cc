@@ -32,16 +32,6 @@ bool Connection::IsMetricsTarget(std::string_view target) const {
   return target.size() == path.size() || target[path.size()] == '?';
 }
 
-bool Connection::LoadPeer() {
-  if (peer_known_) return true;
-  // One getpeername() per connection, only for /metrics or the access log.
-  socklen_t len = sizeof(peer_);
-  std::memset(&peer_, 0, sizeof(peer_));
-  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) return false;
-  peer_known_ = true;
-  return true;
-}
-
 bool Connection::PeerAllowedMetrics() {
   if (!LoadPeer()) return false;
   const std::optional<IpAddress> peer =
@@ -78,23 +68,6 @@ void Connection::HandleMetrics() {
   if (!rs_->response.head_only) rs_->tx.out.append(body);
   AddMemorySegment(0);
   SendSegments();
-}
-
-void Connection::LogAccess() {
-  AccessLogWriter* log = host_->access_log();
-  const Request& r = rs_->input.parser.request();
-  // The request line's pieces go to the log as they are (no line is built
-  // here); "-" when the request line itself could not be parsed.
-  const bool parsed = !r.method_text.empty() && !rs_->input.parser.in_request_line();
-  AccessLogWriter::RequestLine line;
-  if (parsed) line = {r.method_text, r.target, r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"};
-  const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
-  const uint64_t body = rs_->response.response_bytes > rs_->response.head_len
-                            ? rs_->response.response_bytes - rs_->response.head_len
-                            : 0;
-  log->Log(peer, host_->date().now(), line, rs_->response.status, body,
-           parsed ? r.field(Field::kReferer) : std::string_view(),
-           parsed ? r.field(Field::kUserAgent) : std::string_view());
 }
 
 }  // namespace sluice

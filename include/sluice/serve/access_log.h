@@ -55,9 +55,21 @@ class AccessLogWriter final : public CompletionHandler {
   struct RequestLine {
     std::string_view method, target, version;
   };
-  // Appends one line (without its newline). Fields are escaped as nginx does.
-  void Log(std::string_view remote_addr, time_t now, const RequestLine& request, int status,
-           uint64_t body_bytes, std::string_view referer, std::string_view user_agent);
+  // One request, as the log line reports it. Views into the request's
+  // buffers, valid for the call only.
+  struct Entry {
+    std::string_view client;  // The client's address ("-" when unknown).
+    std::string_view peer;    // The socket peer's, when it differs (a proxy); else empty.
+    time_t now = 0;           // Wall-clock seconds of the response's end.
+    RequestLine request;
+    int status = 0;
+    uint64_t body_bytes = 0;
+    uint64_t duration_us = 0;
+    std::string_view referer;
+    std::string_view user_agent;
+  };
+  // Appends one line. Fields are escaped as nginx does.
+  void Log(const Entry& entry);
   // Submits a write if lines are waiting and none is in flight.
   void Flush();
   // Once per tick: flush, and switch descriptors after a reopen.

@@ -152,7 +152,7 @@ class Connection final : public CompletionHandler {
   // Sending (connection_output.cc).
   void BeginResponse(int status);
   void FinishHead();  // Ends the head in tx.out and notes its length.
-  // /metrics (metrics_endpoint.cc).
+  // /metrics (metrics_endpoint.cc); the peer and the access log (connection_log.cc).
   bool IsMetricsTarget(std::string_view target) const;
   void HandleMetrics();
   bool PeerAllowedMetrics();

@@ -1,0 +1,48 @@
+// Connection, what it reports about a request: the peer's address and the
+// access-log line. On the owning worker's thread.
+#include <sys/socket.h>
+
+#include <cstring>
+#include <string>
+
+#include "sluice/io/address.h"
+#include "sluice/serve/connection.h"
+#include "sluice/serve/connection_host.h"
+
+namespace sluice {
+
+bool Connection::LoadPeer() {
+  if (peer_known_) return true;
+  // One getpeername() per connection, only for /metrics or the access log.
+  socklen_t len = sizeof(peer_);
+  std::memset(&peer_, 0, sizeof(peer_));
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) return false;
+  peer_known_ = true;
+  return true;
+}
+
+void Connection::LogAccess() {
+  AccessLogWriter* log = host_->access_log();
+  const Request& r = rs_->input.parser.request();
+  // The request line's pieces go to the log as they are (no line is built
+  // here); "-" when the request line itself could not be parsed.
+  const bool parsed = !r.method_text.empty() && !rs_->input.parser.in_request_line();
+  AccessLogWriter::Entry e;
+  if (parsed) {
+    e.request = {r.method_text, r.target, r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"};
+    e.referer = r.field(Field::kReferer);
+    e.user_agent = r.field(Field::kUserAgent);
+  }
+  const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
+  e.client = peer;
+  e.now = host_->date().now();
+  e.status = rs_->response.status;
+  e.body_bytes = rs_->response.response_bytes > rs_->response.head_len
+                     ? rs_->response.response_bytes - rs_->response.head_len
+                     : 0;
+  const int64_t elapsed_ns = host_->loop().now_ns() - rs_->response.request_start_ns;
+  e.duration_us = elapsed_ns > 0 ? static_cast<uint64_t>(elapsed_ns) / 1000 : 0;
+  log->Log(e);
+}
+
+}  // namespace sluice
