@@ -128,10 +128,13 @@ void Connection::FinishTimeout() {
   // and its result has been taken.
   interrupt_ = Interrupt::kNone;
   if (state_ == State::kReading && rs_ != nullptr && rs_->req_start < rs_->in_len) {
-    // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
-    rs_->head_only = false;
-    rs_->method_class = MethodClass::kOther;
-    RespondError(408, /*close=*/true);
+    // The deadline raced the input: the rest of the head may have come with
+    // a completion taken after the deadline fired (while its cancel was on
+    // the way). A request that has arrived in full is answered, never
+    // refused with a 408; only a head still incomplete is. The deadline
+    // that fired is spent: a body still to drain needs a bound of its own.
+    SetDeadline(worker_->config().header_timeout);
+    Parse(/*deadline_passed=*/true);
   } else {
     Close();
   }
@@ -273,7 +276,9 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
   // Take the input first: a ring buffer goes back whatever happens next.
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
-    if (res > 0 && interrupt_ == Interrupt::kNone) {
+    // Input that raced a deadline is kept (FinishTimeout answers a head that
+    // is complete); only a connection being aborted drops it.
+    if (res > 0 && interrupt_ != Interrupt::kAborted && state_ == State::kReading) {
       if (rs_ == nullptr || rs_->req_start == rs_->in_len) BeginRequestInput();
       TakeInput(worker_->recv_buffer(bid), static_cast<size_t>(res));
     }
@@ -444,7 +449,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   }
 }
 
-void Connection::Parse() {
+void Connection::Parse(bool deadline_passed) {
   const RequestParser::Status st =
       rs_->parser.Feed(rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
   if (st == RequestParser::Status::kError) {
@@ -463,12 +468,22 @@ void Connection::Parse() {
       // (the parser's views would dangle after the move).
       CompactInput();
       rs_->parser.Reset();
-      Parse();
+      Parse(deadline_passed);
       return;
     }
     rs_->head_only = false;
     rs_->method_class = MethodClass::kOther;
     RespondError(rs_->parser.in_request_line() ? 414 : 431, /*close=*/true);
+    return;
+  }
+  if (deadline_passed) {
+    // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
+    // A client whose request line says HEAD reads any response as bodiless
+    // (RFC 9112 §6.3): a body would look like the start of the next one.
+    const std::string_view input(rs_->in.get() + rs_->req_start, rs_->in_len - rs_->req_start);
+    rs_->head_only = input.starts_with("HEAD ");
+    rs_->method_class = MethodClass::kOther;
+    RespondError(408, /*close=*/true);
     return;
   }
   if (worker_->stopping() && rs_->req_start == rs_->in_len) {
