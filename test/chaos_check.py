@@ -39,6 +39,14 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "support"))
 import sluice_harness as h  # noqa: E402
 
+# A 408 needs a deadline pass between two pieces of one request head. The
+# clients send each batch of requests in one write, which loopback delivers
+# whole, so the server sees a head in pieces only when a RECV was cut short
+# (`short`) or a second buffer's completion was held back (`delay`), and a
+# 2 s header deadline passes that soon only when run early (`timer`).
+_FAULTS = set(os.environ.get("SLUICE_CHAOS_FAULTS", "all").split(","))
+TIMER_FAULTS = bool(_FAULTS & {"all", "timer"}) and bool(_FAULTS & {"all", "short", "delay"})
+
 SMALL = ["s%02d.txt" % i for i in range(24)]
 LARGE = ["l%d.bin" % i for i in range(6)]
 LARGE_BYTES = 256 * 1024
@@ -113,8 +121,8 @@ class Client:
 
     def check(self, what, status, headers, body, complete):
         path, data, head_only, rng = what
-        if status in (500, 503, 408):
-            self.stats.add("status_%d" % status)  # Injected EIO/EMFILE, early deadline.
+        if status in (500, 503):
+            self.stats.add("status_%d" % status)  # Injected EIO/EMFILE.
             return
         if data is None:
             if status != 404:
@@ -158,6 +166,9 @@ class Client:
                     self.stats.add("no_response")
                     return
                 status, headers, end = parse_head(buf)
+                if status == 408:
+                    self.refused(what, headers, buf[end:], sock)
+                    return
                 length = 0 if what[2] or status in (204, 304) else int(headers.get("content-length", 0))
                 while len(buf) - end < length and not eof:
                     if abandon_after is not None and len(buf) - end >= abandon_after:
@@ -187,6 +198,44 @@ class Client:
             self.stats.add("conn_" + type(e).__name__)
         finally:
             sock.close()
+
+    def refused(self, what, headers, rest, sock):
+        """A 408: the header deadline passed before the server had this request's head.
+
+        Legitimate only under injected timer faults, which run deadlines up to
+        SKEW seconds early (so a 2 s header timeout can fire between two
+        pieces of a head cut by a short RECV), and only in the form the server
+        gives it when the head really had not arrived in full: the server
+        answers a head that is complete (however late its last bytes came),
+        so a 408 is never the answer to a request it has, never follows a
+        cut-short response, and ends the connection. Hence: it answers the
+        oldest unanswered request (this one), says Connection: close, and
+        nothing follows it but its own page (absent when the server saw
+        "HEAD ", possibly present when a short RECV cut the method itself)
+        and the end of the connection: no response to a later request.
+        """
+        path = what[0]
+        if not TIMER_FAULTS:
+            raise Failure("%s: 408, but no fault on can split a head and pass its deadline" % path)
+        if headers.get("connection", "").lower() != "close":
+            raise Failure("%s: 408 that keeps the connection open" % path)
+        page = int(headers.get("content-length", -1))
+        sock.settimeout(5)  # The server sends its FIN with the page.
+        try:
+            while len(rest) <= page:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                rest += chunk
+        except socket.timeout:
+            raise Failure("%s: the connection stays open after a 408" % path)
+        except ConnectionError:
+            pass  # An injected send error cut the page short: a reset, not more bytes.
+        # Its page (or a cut-short prefix of it), and nothing of another response.
+        doctype = b"<!DOCTYPE html>"
+        if len(rest) > page or rest[:len(doctype)] != doctype[:len(rest)]:
+            raise Failure("%s: %d bytes after a 408 that are not its page: %r" % (path, len(rest), rest[:40]))
+        self.stats.add("refused_408")
 
     def slow_reader(self):
         """Asks for a large file and reads nothing for a while: send timeout."""

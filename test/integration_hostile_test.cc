@@ -1265,6 +1265,60 @@ TEST_F(HostileTest, FileTruncatedMidDownloadEndsTheConnectionShort) {
   EXPECT_TRUE(server.Stop());
 }
 
+// A download streams from the file it opened. Names changing around it — a
+// sibling written and renamed into the same directory (the symlink-swap race
+// under chaos), the file itself replaced by rename, then removed — leave the
+// opened file's bytes alone, so the response must complete byte-exact; only
+// a write into the file itself (above) may cut it. The events arrive while
+// the head and the first part of the body are out and the rest is not.
+TEST_F(HostileTest, FileRenamedOverOrRemovedMidDownloadStillCompletes) {
+  constexpr uint64_t kSize = 16ull << 20;
+  const std::string original = PseudoRandomBytes(kSize, 11);
+  ASSERT_TRUE(root_.WriteFile("keep.bin", original));
+  ASSERT_TRUE(root_.WriteFile("sibling.txt", "sibling\n"));
+  ServerProcess server;
+  SLUICE_START_OR_SKIP(server, {RootFlag(), "--threads=1", "--send_timeout=10s"});
+
+  UniqueFd fd = ConnectRaw(server.port(), /*rcvbuf=*/16384);
+  ASSERT_TRUE(fd.valid());
+  ASSERT_TRUE(SendAllRaw(fd.get(), MakeRequest("GET", "/keep.bin")));
+  RawHead head;
+  std::string body;
+  ASSERT_TRUE(ReadRawHead(fd.get(), &head, &body, Clock::now() + seconds(5)));
+  ASSERT_EQ(head.status, 200);
+  ASSERT_EQ(head.content_length, static_cast<int64_t>(kSize));
+  const auto read_some = [&](size_t until) {
+    while (body.size() < until) {
+      if (RecvSome(fd.get(), &body, 65536, Clock::now() + seconds(5)) != RecvResult::kData) return;
+      std::this_thread::sleep_for(Millis(2));
+    }
+  };
+  read_some(1u << 20);
+  ASSERT_TRUE(ReplaceFile("sibling.txt", "sibling, second version\n"));
+  read_some(2u << 20);
+  ASSERT_TRUE(ReplaceFile("keep.bin", "replaced\n"));
+  read_some(3u << 20);
+  ASSERT_EQ(unlink(root_.Path("keep.bin").c_str()), 0);
+  RecvResult last = RecvResult::kData;
+  const auto deadline = Clock::now() + seconds(20);
+  while (body.size() < kSize && last == RecvResult::kData) {
+    last = RecvSome(fd.get(), &body, 256 * 1024, deadline);
+  }
+  EXPECT_EQ(body.size(), kSize) << "the download ended (" << static_cast<int>(last)
+                                << ") although only names changed around its file";
+  EXPECT_TRUE(BytesEqual(body, std::string_view(original).substr(0, body.size())));
+  fd.Reset();
+
+  // The next request sees the removal.
+  HttpConnection c;
+  ASSERT_TRUE(c.Connect(server.host(), server.port()));
+  ASSERT_TRUE(c.Send(MakeRequest("GET", "/keep.bin")));
+  std::optional<HttpResponse> r = c.ReadResponse();
+  ASSERT_TRUE(r) << c.last_error();
+  EXPECT_EQ(r->status, 404);
+  EXPECT_TRUE(server.Stop());
+}
+
 // ------------------------------------------------------ graceful shutdown --
 
 TEST_F(HostileTest, SigtermLetsLargeDownloadsFinishByteExact) {

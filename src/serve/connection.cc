@@ -118,10 +118,13 @@ void Connection::FinishTimeout() {
   // and its result has been taken.
   interrupt_ = Interrupt::kNone;
   if (state_ == State::kReading && rs_ != nullptr && rs_->input.req_start < rs_->input.in_len) {
-    // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
-    rs_->response.head_only = false;
-    rs_->response.method_class = MethodClass::kOther;
-    RespondError(408, /*close=*/true);
+    // The deadline raced the input: the rest of the head may have come with
+    // a completion taken after the deadline fired (while its cancel was on
+    // the way). A request that has arrived in full is answered, never
+    // refused with a 408; only a head still incomplete is. The deadline
+    // that fired is spent: a body still to drain needs a bound of its own.
+    SetDeadline(host_->config().header_timeout);
+    Parse(/*deadline_passed=*/true);
   } else {
     Close();
   }

@@ -53,7 +53,9 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
   // Take the input first: a ring buffer goes back whatever happens next.
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
-    if (res > 0 && interrupt_ == Interrupt::kNone) {
+    // Input that raced a deadline is kept (FinishTimeout answers a head that
+    // is complete); only a connection being aborted drops it.
+    if (res > 0 && interrupt_ != Interrupt::kAborted && state_ == State::kReading) {
       if (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len) BeginRequestInput();
       TakeInput(host_->loop().recv_buffers().buffer(bid), static_cast<size_t>(res));
     }
@@ -226,7 +228,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   }
 }
 
-void Connection::Parse() {
+void Connection::Parse(bool deadline_passed) {
   const RequestParser::Status st = rs_->input.parser.Feed(
       rs_->input.in.get() + rs_->input.req_start, rs_->input.in_len - rs_->input.req_start);
   if (st == RequestParser::Status::kError) {
@@ -245,12 +247,23 @@ void Connection::Parse() {
       // (the parser's views would dangle after the move).
       CompactInput();
       rs_->input.parser.Reset();
-      Parse();
+      Parse(deadline_passed);
       return;
     }
     rs_->response.head_only = false;
     rs_->response.method_class = MethodClass::kOther;
     RespondError(rs_->input.parser.in_request_line() ? 414 : 431, /*close=*/true);
+    return;
+  }
+  if (deadline_passed) {
+    // Part of a request head arrived, too slowly: say so (RFC 9110 §15.5.9).
+    // A client whose request line says HEAD reads any response as bodiless
+    // (RFC 9112 §6.3): a body would look like the start of the next one.
+    const std::string_view input(rs_->input.in.get() + rs_->input.req_start,
+                                 rs_->input.in_len - rs_->input.req_start);
+    rs_->response.head_only = input.starts_with("HEAD ");
+    rs_->response.method_class = MethodClass::kOther;
+    RespondError(408, /*close=*/true);
     return;
   }
   if (host_->stopping() && rs_->input.req_start == rs_->input.in_len) {

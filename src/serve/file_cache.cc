@@ -193,17 +193,21 @@ void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
     }
     if (name.empty()) {
       // The directory itself: deleted, moved, or its permissions changed.
-      Invalidate(dir, /*below=*/true);
+      Invalidate(dir, /*below=*/true, /*bytes_changed=*/false);
       if (mask & (IN_DELETE_SELF | IN_MOVE_SELF)) watches_.Forget(dir);
       continue;
     }
     if ((mask & ~kSameName) == 0) {
       // Bytes or attributes of one name: that entry (and, for a directory
-      // whose permissions changed, everything below it).
+      // whose permissions changed, everything below it). Only a write
+      // (IN_MODIFY, which a truncation raises too, or IN_CLOSE_WRITE)
+      // changes the bytes a response may be sending from that file.
       std::string key = dir;
       if (!key.empty()) key.push_back('/');
       key.append(name);
-      Invalidate(key, /*below=*/(mask & IN_ISDIR) != 0);
+      const bool is_dir = (mask & IN_ISDIR) != 0;
+      Invalidate(key, /*below=*/is_dir,
+                 /*bytes_changed=*/!is_dir && (mask & (IN_MODIFY | IN_CLOSE_WRITE)) != 0);
       continue;
     }
     // A name came, went or was replaced. Every path through it changes, and
@@ -211,14 +215,18 @@ void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
     // directory (a ConfigMap's `file -> ..data/file` when `..data` is
     // swapped; inotify does not say which names are links): everything
     // below `dir` goes, and watches taken below it, which may follow the
-    // old directories, are taken again when next needed.
-    Invalidate(dir, /*below=*/true);
+    // old directories, are taken again when next needed. No file's bytes
+    // changed: a response spliced from a file opened through the old name
+    // goes on from its descriptor, whose inode a rename or an unlink leaves
+    // whole (marking them changed reset every spliced response below `dir`
+    // whenever any name in it was replaced).
+    Invalidate(dir, /*below=*/true, /*bytes_changed=*/false);
     watches_.Forget(dir, /*strictly_below=*/true);
   }
   if (mask & IN_IGNORED) watches_.OnWatchGone(wd);
 }
 
-void FileCache::Invalidate(std::string_view key, bool below) {
+void FileCache::Invalidate(std::string_view key, bool below, bool bytes_changed) {
   std::vector<FileInfo*> hit;
   if (!below) {
     if (auto it = live_.find(absl::string_view(key.data(), key.size())); it != live_.end()) {
@@ -231,7 +239,8 @@ void FileCache::Invalidate(std::string_view key, bool below) {
   }
   // `hit` is a copy: Remove() may free an entry and edit live_.
   for (FileInfo* info : hit) {
-    info->changed = true;
+    info->stale = true;
+    if (bytes_changed) info->changed = true;
     if (info->cached) Remove(info);
   }
 }
@@ -310,7 +319,7 @@ FileInfo* FileCache::Create(std::string_view key, int64_t now_ns) {
 
 void FileCache::Publish(FileInfo* info) {
   // A change reported while this was loading may concern it: not cached.
-  if (!enabled() || info->cached || info->changed || events_pending_ || info->epoch != epoch_) {
+  if (!enabled() || info->cached || info->stale || events_pending_ || info->epoch != epoch_) {
     return;
   }
   // Loaded against a root that is no longer current.

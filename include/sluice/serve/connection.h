@@ -104,7 +104,8 @@ class Connection final : public CompletionHandler {
   // carries: if a deadline or the drain interrupted the connection, ends it
   // (408 or close) and returns true.
   bool EndIfInterrupted();
-  // After a timeout's cancel completed: 408 for a partial head, else close.
+  // After a timeout's cancel completed: a request head that arrived in full
+  // meanwhile is answered, a partial one gets a 408, else close.
   void FinishTimeout();
 
   void EnsureRequestState();
@@ -127,7 +128,10 @@ class Connection final : public CompletionHandler {
   // as fits after it.
   void CompactInput();
   void StopMultishotRecv();
-  void Parse();
+  // Parses the buffered input. After the header deadline passed
+  // (`deadline_passed`), a head still incomplete gets a 408 instead of a
+  // wait for more.
+  void Parse(bool deadline_passed = false);
   void HandleRequest();
   void Dispatch();
   void SubmitDrainBody();

@@ -16,7 +16,7 @@
 //   bypassed until the events are read and applied;
 // - a load that raced an event is never published (the epoch moves when
 //   events are reported and again when they are applied, and the entry's
-//   own `changed` flag is set by them);
+//   own `stale` flag is set by them);
 // - inotify overflow drops every entry and every watch (re-added lazily),
 //   and makes the document root check itself;
 // - a new document root (DocumentRoot) empties the cache.
@@ -75,16 +75,23 @@ struct FileInfo {
   // for every such response while this entry lives.
   std::string full_fields;
 
-  // Changed-while-sending: set when inotify reports, after this entry's load
-  // was issued, a write to its file (IN_MODIFY, IN_CLOSE_WRITE), a change of
-  // its attributes (IN_ATTRIB), or the deletion, rename or replacement of its
-  // name or of a directory on its path. Kept up to date for as long as
-  // anyone holds the entry, cached or not (the cache indexes every live
-  // entry by key), so a connection sending it can test it between chunks
-  // and end the response short instead of mixing old and new bytes. Only
-  // ever goes from false to true. Not set on inotify overflow (nothing is
-  // known then; the cache is emptied instead) nor when the document root
-  // changes (this file did not).
+  // Stale: set when inotify reports, after this entry's load was issued,
+  // anything that may make it a wrong answer for its key: a write to its
+  // file (IN_MODIFY, IN_CLOSE_WRITE), a change of its attributes (IN_ATTRIB),
+  // or the deletion, rename or replacement of its name or of a directory on
+  // its path. Such an entry is never cached. Only goes from false to true.
+  bool stale = false;
+  // Changed-while-sending: set with `stale` for a write to the file itself
+  // (IN_MODIFY, which a truncation raises too, or IN_CLOSE_WRITE). Kept up
+  // to date for as long as anyone holds the entry, cached or not (the cache
+  // indexes every live entry by key), so a connection sending it can test
+  // it between chunks and end the response short instead of mixing old and
+  // new bytes. Not set when only names change (a rename over it, an unlink,
+  // a directory or symlink swapped on its path): the descriptor still reads
+  // the inode it opened, whole and unchanged, as nginx's sendfile would.
+  // Not set on inotify overflow (nothing is known then; the cache is emptied
+  // instead) nor when the document root changes (this file did not). Only
+  // ever goes from false to true.
   bool changed = false;
 
   // Bookkeeping.
@@ -160,9 +167,9 @@ class FileCache final : public CompletionHandler {
   void UnwatchPathOf(FileInfo* info);
   int AddWatch(const std::string& key);
   void ApplyEvent(int wd, uint32_t mask, std::string_view name);
-  // Marks live entries for `key` (and, with `below`, under it) changed and
-  // drops them from the cache.
-  void Invalidate(std::string_view key, bool below);
+  // Marks live entries for `key` (and, with `below`, under it) stale, and
+  // changed too when `bytes_changed`, and drops them from the cache.
+  void Invalidate(std::string_view key, bool below, bool bytes_changed);
   void DropEverything();
   void SubmitInotifyRead();
   // POLLIN on the inotify descriptor: something changed. Until the events
@@ -190,7 +197,7 @@ class FileCache final : public CompletionHandler {
 
   int inotify_fd_ = -1;
   // Every entry alive (cached, loading, or held by a connection) by key:
-  // what an event must mark `changed`.
+  // what an event must mark `stale` or `changed`.
   absl::flat_hash_map<std::string, std::vector<FileInfo*>> live_;
   // Directory keys ("" = the root) and the root's path directories (as
   // kRootKeyPrefix + absolute path) ↔ watch descriptors.
