@@ -28,7 +28,8 @@ constexpr std::string_view kAllow = "Allow: GET, HEAD, OPTIONS\r\n";
 }  // namespace
 
 void Connection::SubmitRecv() {
-  state_ = State::kReading;
+  // The PROXY header is read the same way; only its parse differs.
+  if (state_ != State::kReadingProxy) state_ = State::kReading;
   // Input arrives through recv_op_ while it is armed (as it usually is).
   if (recv_op_.in_flight) return;
   if (host_->multishot_recv()) {
@@ -75,7 +76,7 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     Close();
     return;
   }
-  Parse();
+  ParseInput();
 }
 
 void Connection::BeginRequestInput() {
@@ -178,7 +179,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && receiving) {
-      if (state_ == State::kReading &&
+      if ((state_ == State::kReading || state_ == State::kReadingProxy) &&
           (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len)) {
         BeginRequestInput();
       }
@@ -214,7 +215,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
     return;
   }
   if (got_data) {
-    Parse();  // Re-arms through SubmitRecv() if it needs more and we stopped.
+    ParseInput();  // Re-arms through SubmitRecv() if it needs more and we stopped.
     return;
   }
   if (!more) {
@@ -223,6 +224,14 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
       return;
     }
     ResumeMultishotRecv();
+  }
+}
+
+void Connection::ParseInput() {
+  if (state_ == State::kReadingProxy) {
+    ParseProxyInput();
+  } else {
+    Parse();
   }
 }
 
@@ -263,6 +272,7 @@ void Connection::Parse() {
 void Connection::HandleRequest() {
   const Request& r = rs_->input.parser.request();
   rs_->input.consumed = r.head_bytes;
+  ResolveClient();
   switch (r.method) {
     case Method::kGet:
       rs_->response.method_class = MethodClass::kGet;
@@ -352,6 +362,7 @@ void Connection::OnDrainBody(int res) {
 }
 
 void Connection::Dispatch() {
+  if (!AdmitRequest()) return;
   const Request& r = rs_->input.parser.request();
   if (metrics_only_ || host_->ServesMetricsOnMainListener()) {
     const bool metrics_path = IsMetricsTarget(r.target);
