@@ -235,6 +235,47 @@ TEST(ParserFieldsTest, KnownFieldsExtractedAndCounted) {
   EXPECT_EQ(r.head_bytes, kRaw.size());
 }
 
+TEST(ParserFieldsTest, ForwardingFieldsKeepEveryLine) {
+  constexpr std::string_view kRaw =
+      "GET / HTTP/1.1\r\nHost: h\r\n"
+      "X-Forwarded-For: 203.0.113.9, 10.0.0.2\r\n"
+      "x-forwarded-for:10.0.0.3 \r\n"
+      "Forwarded: for=192.0.2.60;proto=http\r\n"
+      "X-Real-IP: 198.51.100.7\r\n"
+      "\r\n";
+  RequestParser parser;
+  ASSERT_EQ(parser.Feed(kRaw.data(), kRaw.size()), Status::kDone) << parser.error_reason();
+  const Request& r = parser.request();
+  const auto xff = r.forwarding(ForwardingField::kXForwardedFor);
+  ASSERT_EQ(xff.size(), 2u);
+  EXPECT_EQ(xff[0], "203.0.113.9, 10.0.0.2");
+  EXPECT_EQ(xff[1], "10.0.0.3");
+  ASSERT_EQ(r.forwarding(ForwardingField::kForwarded).size(), 1u);
+  EXPECT_EQ(r.forwarding(ForwardingField::kForwarded)[0], "for=192.0.2.60;proto=http");
+  ASSERT_EQ(r.forwarding(ForwardingField::kXRealIp).size(), 1u);
+  EXPECT_EQ(r.forwarding(ForwardingField::kXRealIp)[0], "198.51.100.7");
+  EXPECT_FALSE(r.forwarding_overflow(ForwardingField::kXForwardedFor));
+  // Reset forgets them.
+  parser.Reset();
+  constexpr std::string_view kPlain = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  ASSERT_EQ(parser.Feed(kPlain.data(), kPlain.size()), Status::kDone);
+  EXPECT_TRUE(parser.request().forwarding(ForwardingField::kXForwardedFor).empty());
+}
+
+TEST(ParserFieldsTest, ForwardingFieldLinesBounded) {
+  std::string raw = "GET / HTTP/1.1\r\nHost: h\r\n";
+  for (size_t i = 0; i <= kForwardingLinesMax; ++i) {
+    raw += "X-Forwarded-For: 10.0.0." + std::to_string(i) + "\r\n";
+  }
+  raw += "\r\n";
+  RequestParser parser;
+  ASSERT_EQ(parser.Feed(raw.data(), raw.size()), Status::kDone) << parser.error_reason();
+  const Request& r = parser.request();
+  EXPECT_EQ(r.forwarding(ForwardingField::kXForwardedFor).size(), kForwardingLinesMax);
+  EXPECT_TRUE(r.forwarding_overflow(ForwardingField::kXForwardedFor));
+  EXPECT_EQ(r.forwarding(ForwardingField::kXForwardedFor)[0], "10.0.0.0");
+}
+
 TEST(ParserFieldsTest, ValueKeepsInteriorWhitespace) {
   constexpr std::string_view kRaw = "GET / HTTP/1.1\r\nHost: h\r\nUser-Agent:  a \t b  \r\n\r\n";
   RequestParser parser;

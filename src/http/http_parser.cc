@@ -41,6 +41,16 @@ constexpr MethodEntry kMethods[] = {
     {"PATCH", Method::kPatch}, {"TRACE", Method::kTrace}, {"CONNECT", Method::kConnect},
 };
 
+struct ForwardingEntry {
+  std::string_view name;  // Lower case.
+  ForwardingField field;
+};
+constexpr ForwardingEntry kForwardingFields[] = {
+    {"forwarded", ForwardingField::kForwarded},
+    {"x-forwarded-for", ForwardingField::kXForwardedFor},
+    {"x-real-ip", ForwardingField::kXRealIp},
+};
+
 struct FieldEntry {
   std::string_view name;  // Lower case.
   Field field;
@@ -114,6 +124,7 @@ void RequestParser::Reset() {
   request_.target = {};
   request_.version_minor = 1;
   std::memset(request_.field_counts, 0, sizeof(request_.field_counts));
+  std::memset(request_.forwarding_counts, 0, sizeof(request_.forwarding_counts));
   request_.connection_close = false;
   request_.connection_keep_alive = false;
   request_.content_length = 0;
@@ -230,6 +241,14 @@ RequestParser::Status RequestParser::ParseField(std::string_view line) {
     if (!IsFieldValueByte(c)) return Fail(400, "invalid byte in header field value");
   }
 
+  for (const auto& e : kForwardingFields) {
+    if (e.name.size() != name.size() || !EqualsIgnoreCase(e.name, name)) continue;
+    const auto i = static_cast<size_t>(e.field);
+    uint8_t& count = request_.forwarding_counts[i];
+    if (count < kForwardingLinesMax) request_.forwarding_lines[i][count] = value;
+    if (count < 255) ++count;
+    return Status::kNeedMore;
+  }
   for (const auto& e : kFields) {
     if (e.name.size() != name.size() || !EqualsIgnoreCase(e.name, name)) continue;
     const auto i = static_cast<size_t>(e.field);

@@ -143,11 +143,19 @@ void Connection::Start(int fd, bool metrics_only) {
   fd_ = fd;
   metrics_only_ = metrics_only;
   peer_known_ = false;
+  client_forwarded_ = false;
   peer_closed_ = false;
   recv_no_buffers_ = false;
   ++generation_;
   interrupt_ = Interrupt::kNone;
+  // The header deadline covers a PROXY header too: one bound from accept
+  // to the end of the first request head.
   SetDeadline(host_->config().header_timeout);
+  if (!metrics_only && host_->config().proxy_protocol) {
+    state_ = State::kReadingProxy;  // The peer is known once the header is in.
+  } else if (!AdmitPeer()) {
+    return;
+  }
   SubmitRecv();
 }
 
@@ -252,6 +260,10 @@ void Connection::ResponseDone() {
   host_->metrics().latency_us.Record(
       static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->response.request_start_ns) / 1000));
   if (host_->access_log() != nullptr) LogAccess();
+  if (client_forwarded_) {
+    ReleaseLimit();  // A client named by a trusted proxy is counted per request.
+    client_forwarded_ = false;
+  }
   if (!rs_->response.keep_alive || host_->stopping()) {
     // Closing with unread input makes the kernel reset the connection,
     // which can destroy this response: linger when input may be pending
@@ -375,6 +387,12 @@ void Connection::OnLingerStep() {
 }
 
 void Connection::Close() {
+  // Ending before a valid PROXY header (invalid, absent, too slow, EOF) is
+  // the balancer's or an intruder's error; a drain is neither.
+  if (state_ == State::kReadingProxy && !host_->stopping()) {
+    host_->metrics().proxy_header_errors_total.Add();
+  }
+  ReleaseLimit();
   ClearDeadline();
   SetIdle(false);
   StopMultishotRecv();  // Its last completion may come after the CLOSE's.

@@ -28,7 +28,8 @@ constexpr std::string_view kAllow = "Allow: GET, HEAD, OPTIONS\r\n";
 }  // namespace
 
 void Connection::SubmitRecv() {
-  state_ = State::kReading;
+  // The PROXY header is read the same way; only its parse differs.
+  if (state_ != State::kReadingProxy) state_ = State::kReading;
   // Input arrives through recv_op_ while it is armed (as it usually is).
   if (recv_op_.in_flight) return;
   if (host_->multishot_recv()) {
@@ -55,7 +56,8 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     // Input that raced a deadline is kept (FinishTimeout answers a head that
     // is complete); only a connection being aborted drops it.
-    if (res > 0 && interrupt_ != Interrupt::kAborted && state_ == State::kReading) {
+    const bool reading = state_ == State::kReading || state_ == State::kReadingProxy;
+    if (res > 0 && interrupt_ != Interrupt::kAborted && reading) {
       if (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len) BeginRequestInput();
       TakeInput(host_->loop().recv_buffers().buffer(bid), static_cast<size_t>(res));
     }
@@ -77,7 +79,7 @@ void Connection::OnRecv(int res, uint32_t cqe_flags) {
     Close();
     return;
   }
-  Parse();
+  ParseInput();
 }
 
 void Connection::BeginRequestInput() {
@@ -180,7 +182,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
   if (cqe_flags & IORING_CQE_F_BUFFER) {
     const auto bid = static_cast<uint16_t>(cqe_flags >> IORING_CQE_BUFFER_SHIFT);
     if (res > 0 && receiving) {
-      if (state_ == State::kReading &&
+      if ((state_ == State::kReading || state_ == State::kReadingProxy) &&
           (rs_ == nullptr || rs_->input.req_start == rs_->input.in_len)) {
         BeginRequestInput();
       }
@@ -216,7 +218,7 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
     return;
   }
   if (got_data) {
-    Parse();  // Re-arms through SubmitRecv() if it needs more and we stopped.
+    ParseInput();  // Re-arms through SubmitRecv() if it needs more and we stopped.
     return;
   }
   if (!more) {
@@ -225,6 +227,14 @@ void Connection::OnMultishotRecv(int res, uint32_t cqe_flags) {
       return;
     }
     ResumeMultishotRecv();
+  }
+}
+
+void Connection::ParseInput() {
+  if (state_ == State::kReadingProxy) {
+    ParseProxyInput();
+  } else {
+    Parse();
   }
 }
 
@@ -276,6 +286,7 @@ void Connection::Parse(bool deadline_passed) {
 void Connection::HandleRequest() {
   const Request& r = rs_->input.parser.request();
   rs_->input.consumed = r.head_bytes;
+  ResolveClient();
   switch (r.method) {
     case Method::kGet:
       rs_->response.method_class = MethodClass::kGet;
@@ -365,6 +376,7 @@ void Connection::OnDrainBody(int res) {
 }
 
 void Connection::Dispatch() {
+  if (!AdmitRequest()) return;
   const Request& r = rs_->input.parser.request();
   if (metrics_only_ || host_->ServesMetricsOnMainListener()) {
     const bool metrics_path = IsMetricsTarget(r.target);

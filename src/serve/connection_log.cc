@@ -3,9 +3,9 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <optional>
 #include <string>
 
-#include "sluice/io/address.h"
 #include "sluice/serve/connection.h"
 #include "sluice/serve/connection_host.h"
 
@@ -13,10 +13,17 @@ namespace sluice {
 
 bool Connection::LoadPeer() {
   if (peer_known_) return true;
-  // One getpeername() per connection, only for /metrics or the access log.
-  socklen_t len = sizeof(peer_);
-  std::memset(&peer_, 0, sizeof(peer_));
-  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&peer_), &len) != 0) return false;
+  // One getpeername() per connection, only when something needs the peer
+  // (the access log, /metrics, trusted proxies, the per-address limit). A
+  // multishot ACCEPT cannot return each connection's address (it would
+  // share one buffer), and getpeername only copies what the socket holds.
+  sockaddr_storage addr = {};
+  socklen_t len = sizeof(addr);
+  if (getpeername(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return false;
+  const std::optional<IpAddress> peer =
+      IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&addr), len);
+  if (!peer.has_value()) return false;
+  peer_ = *peer;
   peer_known_ = true;
   return true;
 }
@@ -33,8 +40,13 @@ void Connection::LogAccess() {
     e.referer = r.field(Field::kReferer);
     e.user_agent = r.field(Field::kUserAgent);
   }
-  const std::string peer = LoadPeer() ? HostText(reinterpret_cast<const sockaddr*>(&peer_)) : "-";
-  e.client = peer;
+  // The client as resolved (a trusted proxy's forwarding fields), and the
+  // peer beside it when they differ.
+  char client_text[IpAddress::kTextBytesMax];
+  char peer_text[IpAddress::kTextBytesMax];
+  const IpAddress* client = Client();
+  e.client = client != nullptr ? std::string_view(client_text, client->Format(client_text)) : "-";
+  if (client_forwarded_) e.peer = std::string_view(peer_text, peer_.Format(peer_text));
   e.now = host_->date().now();
   e.status = rs_->response.status;
   e.body_bytes = rs_->response.response_bytes > rs_->response.head_len

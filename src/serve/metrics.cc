@@ -97,6 +97,7 @@ Json BatchJson(const HistogramSnapshot& h) {
 
 struct Counters {
   uint64_t active = 0, idle = 0, accepted = 0, closed = 0, rejected = 0, timeouts = 0, cut = 0;
+  uint64_t proxy_header_errors = 0, per_ip_counted = 0, per_ip_rejected = 0;
   uint64_t bytes = 0, cq_overflow = 0, submit_calls = 0, cqes = 0;
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
   uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0,
@@ -119,6 +120,9 @@ struct Counters {
     rejected += w.rejected_total.Get();
     timeouts += w.timeouts_total.Get();
     cut += w.cut_total.Get();
+    proxy_header_errors += w.proxy_header_errors_total.Get();
+    per_ip_counted += w.per_ip_counted.Get();
+    per_ip_rejected += w.per_ip_rejected_total.Get();
     bytes += w.bytes_sent_total.Get();
     cq_overflow += w.cq_overflow_total.Get();
     submit_calls += w.submit_calls_total.Get();
@@ -163,6 +167,9 @@ struct Counters {
                                 {&rejected, o.rejected},
                                 {&timeouts, o.timeouts},
                                 {&cut, o.cut},
+                                {&proxy_header_errors, o.proxy_header_errors},
+                                {&per_ip_counted, o.per_ip_counted},
+                                {&per_ip_rejected, o.per_ip_rejected},
                                 {&bytes, o.bytes},
                                 {&cq_overflow, o.cq_overflow},
                                 {&submit_calls, o.submit_calls},
@@ -201,10 +208,16 @@ Json InFlightJson(const Counters& c) {
 }
 
 void CountersJson(const Counters& c, Json* j) {
-  (*j)["connections"] = {
-      {"active", c.active},       {"idle_keepalive", c.idle},     {"accepted_total", c.accepted},
-      {"closed_total", c.closed}, {"rejected_total", c.rejected}, {"timeouts_total", c.timeouts},
-      {"cut_total", c.cut}};
+  (*j)["connections"] = {{"active", c.active},
+                         {"idle_keepalive", c.idle},
+                         {"accepted_total", c.accepted},
+                         {"closed_total", c.closed},
+                         {"rejected_total", c.rejected},
+                         {"timeouts_total", c.timeouts},
+                         {"cut_total", c.cut},
+                         {"proxy_header_errors_total", c.proxy_header_errors},
+                         {"per_ip_counted", c.per_ip_counted},
+                         {"per_ip_rejected_total", c.per_ip_rejected}};
   Json by_status = Json::object();
   for (const auto& [code, n] : c.by_status) by_status[std::to_string(code)] = n;
   Json by_method = Json::object();
@@ -471,6 +484,15 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_connections_cut_total", "counter",
        "Responses reset mid-body because their file changed on disk.",
        [](const WorkerMetrics& w) { return w.cut_total.Get(); }},
+      {"sluice_connections_proxy_header_errors_total", "counter",
+       "Connections closed for a missing, invalid or late PROXY protocol header.",
+       [](const WorkerMetrics& w) { return w.proxy_header_errors_total.Get(); }},
+      {"sluice_connections_per_ip_counted", "gauge",
+       "Connections (or proxied requests) counted against a client address.",
+       [](const WorkerMetrics& w) { return w.per_ip_counted.Get(); }},
+      {"sluice_connections_per_ip_rejected_total", "counter",
+       "Connections closed (or proxied requests answered 429) by --max_connections_per_ip.",
+       [](const WorkerMetrics& w) { return w.per_ip_rejected_total.Get(); }},
       {"sluice_file_cache_entries", "gauge", "Entries in the open-file cache.",
        [](const WorkerMetrics& w) { return w.file_cache_entries.Get(); }},
       {"sluice_file_cache_content_bytes", "gauge", "Bytes of small files held by the cache.",

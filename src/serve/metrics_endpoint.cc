@@ -33,10 +33,9 @@ bool Connection::IsMetricsTarget(std::string_view target) const {
 }
 
 bool Connection::PeerAllowedMetrics() {
-  if (!LoadPeer()) return false;
-  const std::optional<IpAddress> peer =
-      IpAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&peer_), sizeof(peer_));
-  return peer.has_value() && host_->config().metrics_allow.Contains(*peer);
+  // The client as resolved: behind a trusted proxy, whom it names.
+  const IpAddress* client = Client();
+  return client != nullptr && host_->config().metrics_allow.Contains(*client);
 }
 
 void Connection::HandleMetrics() {

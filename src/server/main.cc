@@ -68,6 +68,18 @@ ABSL_FLAG(std::string, metrics_allow, "127.0.0.0/8,::1",
 ABSL_FLAG(std::string, metrics_listen, "",
           "Serve the metrics on this ADDR:PORT instead of the main listener (which then "
           "serves files only).");
+ABSL_FLAG(std::string, trusted_proxies, "",
+          "Comma-separated CIDR ranges of proxies whose Forwarded / X-Forwarded-For / X-Real-IP "
+          "fields name the client (empty: nobody's).");
+ABSL_FLAG(std::string, forwarded_sources, "x-forwarded-for,forwarded,x-real-ip",
+          "Which forwarding fields of a trusted proxy to read, in order: any of forwarded, "
+          "x-forwarded-for, x-real-ip.");
+ABSL_FLAG(bool, proxy_protocol, false,
+          "Connections to --listen start with a PROXY protocol v1/v2 header (from a load "
+          "balancer); those without a valid one are closed.");
+ABSL_FLAG(int, max_connections_per_ip, 0,
+          "Connections one client address may have open (0: no limit); past it a connection is "
+          "closed at once, or a request through a trusted proxy gets 429.");
 ABSL_FLAG(std::string, access_log, "",
           "Access log path in nginx's combined format ('-' for stdout; empty: off). SIGUSR1 "
           "reopens it.");
@@ -160,6 +172,28 @@ absl::Status ReadMetricsFlags(sluice::ServerConfig* config) {
   return absl::OkStatus();
 }
 
+absl::Status ReadClientFlags(sluice::ServerConfig* config) {
+  absl::StatusOr<sluice::CidrList> trusted =
+      sluice::CidrList::Parse(absl::GetFlag(FLAGS_trusted_proxies));
+  if (!trusted.ok()) {
+    return Invalid(absl::StrCat("--trusted_proxies: ", trusted.status().message()));
+  }
+  config->trusted_proxies = *trusted;
+  absl::StatusOr<sluice::ForwardedSourceOrder> order =
+      sluice::ParseForwardedSourceOrder(absl::GetFlag(FLAGS_forwarded_sources));
+  if (!order.ok()) {
+    return Invalid(absl::StrCat("--forwarded_sources: ", order.status().message()));
+  }
+  config->forwarded_sources = *order;
+  config->proxy_protocol = absl::GetFlag(FLAGS_proxy_protocol);
+  const int per_ip = absl::GetFlag(FLAGS_max_connections_per_ip);
+  if (per_ip < 0 || per_ip > 1000000) {
+    return Invalid("--max_connections_per_ip must be between 0 (off) and 1000000");
+  }
+  config->max_connections_per_ip = static_cast<uint32_t>(per_ip);
+  return absl::OkStatus();
+}
+
 absl::Status ReadCacheFlags(sluice::ServerConfig* config) {
   const int64_t entries = absl::GetFlag(FLAGS_file_cache_entries);
   const int64_t bytes = absl::GetFlag(FLAGS_file_cache_bytes);
@@ -229,8 +263,8 @@ absl::StatusOr<sluice::ServerConfig> ConfigFromFlags() {
   config.user = absl::GetFlag(FLAGS_user);
   config.group = absl::GetFlag(FLAGS_group);
   config.access_log = absl::GetFlag(FLAGS_access_log);
-  for (auto read :
-       {ReadTimeouts, ReadMetricsFlags, ReadCacheFlags, ReadRequestLimits, ReadResponseFlags}) {
+  for (auto read : {ReadTimeouts, ReadMetricsFlags, ReadClientFlags, ReadCacheFlags,
+                    ReadRequestLimits, ReadResponseFlags}) {
     if (absl::Status st = read(&config); !st.ok()) return st;
   }
   return config;

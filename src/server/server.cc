@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
@@ -21,6 +22,7 @@
 #include "sluice/base/log.h"
 #include "sluice/base/unique_fd.h"
 #include "sluice/serve/access_log.h"
+#include "sluice/serve/connections_per_address.h"
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/metrics.h"
 #include "sluice/server/listener.h"
@@ -119,6 +121,8 @@ struct Startup {
   SocketAddress bound;
   UniqueFd metrics_listener;  // --metrics_listen, or none.
   std::unique_ptr<AccessLogFile> access_log;
+  // --max_connections_per_ip's table, shared by the workers; null when off.
+  std::unique_ptr<ConnectionsPerAddress> connections_per_address;
 };
 
 absl::Status CheckLimits(const ServerConfig& config) {
@@ -176,6 +180,14 @@ absl::StatusOr<Startup> Prepare(ServerConfig* config) {
     if (!log.ok()) return log.status();
     s.access_log = std::move(*log);
   }
+  if (config->max_connections_per_ip > 0) {
+    // A random key, so that nobody can choose addresses that share counters.
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof(seed), 0) != sizeof(seed))
+      seed = static_cast<uint64_t>(time(nullptr));
+    s.connections_per_address =
+        std::make_unique<ConnectionsPerAddress>(config->max_connections_per_ip, seed);
+  }
   return s;
 }
 
@@ -230,6 +242,7 @@ class WorkerThreads {
       workers_.push_back(std::make_unique<Worker>(
           i, cpu, config, s->root.get(), s->listeners[n].Release(),
           i == 0 ? s->metrics_listener.Release() : -1, s->access_log.get()));
+      workers_.back()->set_connections_per_address(s->connections_per_address.get());
     }
   }
   ~WorkerThreads() { Join(); }

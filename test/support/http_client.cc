@@ -138,7 +138,8 @@ bool HttpConnection::Fail(std::string message) {
   return false;
 }
 
-bool HttpConnection::Connect(std::string_view host, std::uint16_t port, Millis timeout) {
+bool HttpConnection::Connect(std::string_view host, std::uint16_t port, Millis timeout,
+                             std::string_view source) {
   Close();
   buffer_.clear();
   eof_ = reset_ = false;
@@ -167,6 +168,17 @@ bool HttpConnection::Connect(std::string_view host, std::uint16_t port, Millis t
 
   const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return Fail("socket: " + ErrnoText(errno));
+  if (!source.empty()) {
+    sockaddr_in from = {};
+    from.sin_family = AF_INET;
+    const std::string source_text(source);
+    if (family != AF_INET || inet_pton(AF_INET, source_text.c_str(), &from.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof(from)) != 0) {
+      const int err = errno;
+      close(fd);
+      return Fail("bind to source " + source_text + ": " + ErrnoText(err));
+    }
+  }
   const auto deadline = Clock::now() + timeout;
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), addr_len) != 0) {
     if (errno != EINPROGRESS) {

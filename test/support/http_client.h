@@ -58,8 +58,11 @@ class HttpConnection {
   HttpConnection(const HttpConnection&) = delete;
   HttpConnection& operator=(const HttpConnection&) = delete;
 
-  // Connects to `host` ("127.0.0.1" or "::1" only) and `port`.
-  bool Connect(std::string_view host, std::uint16_t port, Millis timeout = kDefaultIoTimeout);
+  // Connects to `host` ("127.0.0.1" or "::1" only) and `port`, from the
+  // loopback address `source` when given (an IPv4 one in 127.0.0.0/8, so a
+  // test can be many clients).
+  bool Connect(std::string_view host, std::uint16_t port, Millis timeout = kDefaultIoTimeout,
+               std::string_view source = {});
   bool connected() const { return fd_ >= 0; }
 
   // Sends all of `data`.

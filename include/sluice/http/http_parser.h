@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace sluice {
@@ -54,6 +55,16 @@ enum class Field : uint8_t {
   kCount,
 };
 
+// The fields that may name the client behind a proxy (client_address.h).
+// Every field line of each is kept, not only the last: a list field may be
+// split over several lines (RFC 9110 §5.3), and reading a chain from the
+// right needs all of it.
+enum class ForwardingField : uint8_t { kForwarded, kXForwardedFor, kXRealIp, kCount };
+// Field lines kept per forwarding field. More is unusual (a proxy appends to
+// one line); past it the field is reported as overflowing, so a caller can
+// refuse to trust a chain it cannot see whole.
+inline constexpr size_t kForwardingLinesMax = 8;
+
 struct Request {
   Method method = Method::kUnknown;
   std::string_view method_text;
@@ -73,11 +84,28 @@ struct Request {
 
   size_t head_bytes = 0;  // Bytes of the head, request line through the blank line.
 
+  // Forwarded / X-Forwarded-For / X-Real-IP field lines in arrival order
+  // (OWS trimmed), the first kForwardingLinesMax of each; counts saturate
+  // at 255. Read through forwarding().
+  std::string_view forwarding_lines[static_cast<size_t>(ForwardingField::kCount)]
+                                   [kForwardingLinesMax];
+  uint8_t forwarding_counts[static_cast<size_t>(ForwardingField::kCount)] = {};
+
   std::string_view field(Field f) const {
     return has(f) ? fields[static_cast<size_t>(f)] : std::string_view();
   }
   int field_count(Field f) const { return field_counts[static_cast<size_t>(f)]; }
   bool has(Field f) const { return field_count(f) > 0; }
+  // The kept lines of a forwarding field (views into the request buffer).
+  std::span<const std::string_view> forwarding(ForwardingField f) const {
+    const auto i = static_cast<size_t>(f);
+    return {forwarding_lines[i], forwarding_counts[i] < kForwardingLinesMax ? forwarding_counts[i]
+                                                                            : kForwardingLinesMax};
+  }
+  // More lines came than were kept.
+  bool forwarding_overflow(ForwardingField f) const {
+    return forwarding_counts[static_cast<size_t>(f)] > kForwardingLinesMax;
+  }
   // Persistence per RFC 9112 §9.3.
   bool KeepAlive() const;
 };

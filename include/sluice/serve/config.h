@@ -9,8 +9,9 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "sluice/http/http_parser.h"
 #include "sluice/base/ip_address.h"
+#include "sluice/http/client_address.h"
+#include "sluice/http/http_parser.h"
 
 namespace sluice {
 
@@ -49,6 +50,14 @@ struct ServerConfig {
   std::string metrics_path = "/metrics";
   CidrList metrics_allow;
   std::string metrics_listen;
+  // Behind a load balancer: peers whose forwarding fields name the client,
+  // and which fields, in which order (README "Behind a load balancer").
+  TrustedProxies trusted_proxies;
+  ForwardedSourceOrder forwarded_sources;
+  // The main listener's connections open with a PROXY protocol header.
+  bool proxy_protocol = false;
+  // Connections one client address may hold open at once; 0: no limit.
+  uint32_t max_connections_per_ip = 0;
   // Access log: empty = off, "-" = stdout.
   std::string access_log;
   // When started as root: drop to this user (and group) after binding.

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "sluice/base/ip_address.h"
 #include "sluice/http/conditional.h"
 #include "sluice/http/http_parser.h"
 #include "sluice/http/path.h"
@@ -28,6 +29,7 @@
 #include "sluice/io/operation.h"
 #include "sluice/io/pipe_pool.h"
 #include "sluice/io/timer_wheel.h"
+#include "sluice/serve/connections_per_address.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/file_plan.h"
 #include "sluice/serve/metrics.h"
@@ -41,6 +43,7 @@ class Connection final : public CompletionHandler {
  public:
   enum class State : uint8_t {
     kFree,             // In the pool: no socket, nothing in flight.
+    kReadingProxy,     // RECV of the PROXY protocol header (--proxy_protocol).
     kReading,          // RECV of (more of) a request head.
     kDrainingBody,     // RECV discarding a request body we do not use.
     kOpening,          // OPENAT2 of the target, its index file or a precompressed sibling.
@@ -60,8 +63,9 @@ class Connection final : public CompletionHandler {
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
-  // Takes an accepted socket and starts reading. A metrics-only connection
-  // came from --metrics_listen and is answered nothing but metrics.
+  // Takes an accepted socket and starts reading (the PROXY header first
+  // under --proxy_protocol). A metrics-only connection came from
+  // --metrics_listen and is answered nothing but metrics.
   void Start(int fd, bool metrics_only);
   // Routes one completion for io_op_, recv_op_ or timer_op_.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
@@ -84,7 +88,8 @@ class Connection final : public CompletionHandler {
   bool waiting_for_request() const;
   // Reading a request head or a body to discard: input is what moves it on.
   bool waiting_for_input() const {
-    return state_ == State::kReading || state_ == State::kDrainingBody;
+    return state_ == State::kReading || state_ == State::kDrainingBody ||
+           state_ == State::kReadingProxy;
   }
   // Recv buffers are back after an ENOBUFS: arm the RECV again.
   void RetryRecv();
@@ -124,6 +129,8 @@ class Connection final : public CompletionHandler {
   void ResumeMultishotRecv();
   void OnMultishotRecv(int res, uint32_t cqe_flags);
   void TakeInput(const char* data, size_t len);
+  // Parses what has arrived, the PROXY header first while in kReadingProxy.
+  void ParseInput();
   // Moves the unparsed input to the front of `in`, then as much of `spill`
   // as fits after it.
   void CompactInput();
@@ -160,7 +167,24 @@ class Connection final : public CompletionHandler {
   bool IsMetricsTarget(std::string_view target) const;
   void HandleMetrics();
   bool PeerAllowedMetrics();
+  // The socket peer's address, once per connection (getpeername), unless
+  // a PROXY header named it.
   bool LoadPeer();
+  // Client addresses and limits (connection_client.cc). The PROXY header in rs_->input: done → the
+  // peer it names, then HTTP input; invalid → close; else receive more.
+  void ParseProxyInput();
+  // The current request's client: the peer, or whom a trusted peer's
+  // forwarding fields name (client_, client_forwarded_).
+  void ResolveClient();
+  // Null when not even the peer is known.
+  const IpAddress* Client();
+  // --max_connections_per_ip. AdmitPeer: a new connection from an untrusted
+  // peer is counted against its address, or closed (false). AdmitRequest:
+  // a request whose client came from a trusted peer is counted while in
+  // progress, or answered 429 (false).
+  bool AdmitPeer();
+  bool AdmitRequest();
+  void ReleaseLimit();
   void LogAccess();
   CommonFields Common(int status) const;
   void AddMemorySegment(size_t begin);
@@ -225,7 +249,15 @@ class Connection final : public CompletionHandler {
 
   bool metrics_only_ = false;
   bool peer_known_ = false;
-  sockaddr_in6 peer_ = {};  // Large enough for IPv4 and IPv6 peers.
+  IpAddress peer_;  // When peer_known_: the socket's peer or the PROXY source.
+  // The current request's client, when a trusted peer's fields named one.
+  IpAddress client_;
+  bool client_forwarded_ = false;
+  // What this connection counts in the per-address table, if anything:
+  // its peer (for its lifetime) or its request's client (until the
+  // response is done).
+  ConnectionsPerAddress::Slots limit_slots_;
+  bool limit_held_ = false;
   // Request and response state, lent by the worker while this connection
   // has a request in progress (an idle keep-alive connection holds none).
   RequestState* rs_ = nullptr;

@@ -17,6 +17,7 @@
 #include "sluice/io/timer_wheel.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/config.h"
+#include "sluice/serve/connections_per_address.h"
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/metrics.h"
@@ -41,6 +42,12 @@ class ConnectionHost {
   // The document root as it is now (it follows deploys).
   DocumentRoot& document_root() { return *document_root_; }
   AccessLogWriter* access_log() { return access_log_.get(); }
+  // --max_connections_per_ip's table, shared by every worker; null when off.
+  ConnectionsPerAddress* connections_per_address() { return connections_per_address_; }
+  // Before the worker runs; the table outlives it.
+  void set_connections_per_address(ConnectionsPerAddress* table) {
+    connections_per_address_ = table;
+  }
   const DateCache& date() const { return date_; }
   PipePool& pipes() { return pipes_; }
   TimerWheel& wheel() { return wheel_; }
@@ -87,6 +94,7 @@ class ConnectionHost {
   TimerWheel wheel_;
   IntrusiveList idle_;
   std::unique_ptr<AccessLogWriter> access_log_;
+  ConnectionsPerAddress* connections_per_address_ = nullptr;
   std::unique_ptr<DocumentRoot> document_root_;  // Outlives file_cache_.
   std::unique_ptr<FileCache> file_cache_;
   bool stopping_ = false;

@@ -86,6 +86,11 @@ struct WorkerMetrics {
   Cell active, idle_keepalive, accepted_total, closed_total, rejected_total, timeouts_total;
   // Responses reset mid-body because their file changed on disk.
   Cell cut_total;
+  // --proxy_protocol: connections closed for a missing or invalid header.
+  Cell proxy_header_errors_total;
+  // --max_connections_per_ip: connections (or requests through a trusted
+  // proxy) this worker counts in the shared table now, and those refused.
+  Cell per_ip_counted, per_ip_rejected_total;
   // Requests, by method class and status code (index = code, 100-599).
   static constexpr size_t kStatusCodes = 600;
   std::array<std::array<Cell, kStatusCodes>, static_cast<size_t>(MethodClass::kCount)> requests;
