@@ -203,8 +203,12 @@ TEST_F(ClientAddressTest, ProxyV1ThenRequestInOneSend) {
   EXPECT_EQ(LoggedClient(0), "192.0.2.10");
 }
 
-TEST_F(ClientAddressTest, ProxyV2WithTlvsIpv6AndSplitSends) {
-  Start({"--proxy_protocol"});
+// The header split across receives, through either receive path: one
+// multishot RECV on the buffer ring, or a single-shot RECV per read.
+class ProxySplitTest : public ClientAddressTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(ProxySplitTest, ProxyV2WithTlvsIpv6AndSplitSends) {
+  Start({"--proxy_protocol", GetParam() ? "--multishot_recv=true" : "--multishot_recv=false"});
   const std::string src("\x20\x01\x0d\xb8\0\0\0\0\0\0\0\0\0\0\0\x42", 16);
   const std::string dst(15, '\0');
   const std::string tlvs(
@@ -231,6 +235,10 @@ TEST_F(ClientAddressTest, ProxyV2WithTlvsIpv6AndSplitSends) {
   EXPECT_EQ(LoggedClient(0), "2001:db8::42");
   EXPECT_EQ(LoggedClient(1), "2001:db8::42");
 }
+INSTANTIATE_TEST_SUITE_P(ReceivePaths, ProxySplitTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& p) {
+                           return p.param ? "multishot" : "single_shot";
+                         });
 
 TEST_F(ClientAddressTest, ProxyV2LocalKeepsTheSocketPeer) {
   Start({"--proxy_protocol"});
