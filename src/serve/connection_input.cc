@@ -353,6 +353,7 @@ void Connection::OnDrainBody(int res) {
 
 void Connection::Dispatch() {
   const Request& r = rs_->input.parser.request();
+  if (HandleProbe(r.target)) return;
   if (metrics_only_ || host_->ServesMetricsOnMainListener()) {
     const bool metrics_path = IsMetricsTarget(r.target);
     if (metrics_path && PeerAllowedMetrics()) {

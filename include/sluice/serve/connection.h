@@ -157,6 +157,9 @@ class Connection final : public CompletionHandler {
   void HandleMetrics();
   bool PeerAllowedMetrics();
   bool LoadPeer();
+  // /healthz and /readyz (health_endpoint.cc): answered from memory, to
+  // anyone, before any file lookup. True when `target` was a probe.
+  bool HandleProbe(std::string_view target);
   void LogAccess();
   CommonFields Common(int status) const;
   void AddMemorySegment(size_t begin);
