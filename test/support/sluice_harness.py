@@ -281,6 +281,8 @@ class Runner:
 def make_root(files):
     """A temporary document root with {relative path: bytes}."""
     root = tempfile.mkdtemp(prefix="sluice-root-")
+    # mkdtemp makes it 0700; a server started as root serves as nobody.
+    os.chmod(root, 0o755)
     for rel, data in files.items():
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)
