@@ -2,10 +2,10 @@
 # Container health check for sluice: GET a path over HTTP/1.1 and succeed on a
 # 2xx or 3xx status. Pure bash (/dev/tcp and builtins), so the runtime image
 # needs no curl or wget and their libraries.
-# Usage: sluice-healthcheck [HOST:PORT] [PATH]   (default 127.0.0.1:8080 /)
+# Usage: sluice-healthcheck [HOST:PORT] [PATH]   (default 127.0.0.1:8080 /healthz)
 set -u
 addr=${1:-127.0.0.1:8080}
-path=${2:-/}
+path=${2:-/healthz}
 host=${addr%:*}
 port=${addr##*:}
 host=${host#[}

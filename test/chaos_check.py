@@ -347,6 +347,7 @@ def main():
     rng = random.Random(seed)
 
     root = tempfile.mkdtemp(prefix="sluice-chaos-")
+    os.chmod(root, 0o755)  # A server started as root serves as nobody.
     files = {}
     for i, name in enumerate(SMALL):
         files[name] = content(name, 1 + (i * 977) % 16000)

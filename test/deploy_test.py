@@ -126,6 +126,7 @@ def port_of(addr):
 
 
 DEFAULT_DRAIN = "10s"
+DEFAULT_DRAIN_DELAY = "5s"
 _known_flags = None
 
 
@@ -217,9 +218,12 @@ def http_get(host, port, path, headers=None):
         return e.code, e.headers, e.read()
 
 
-def run_serving(binary, args, during=None, preexec_fn=None):
+def run_serving(binary, args, during=None, preexec_fn=None, after_term=None):
     """Starts sluice, checks that GET / returns www/index.html, runs `during`,
-    then expects SIGTERM to drain and exit 0."""
+    then expects SIGTERM to drain and exit 0; `after_term` runs right after
+    the SIGTERM. Without a flagfile, no drain delay (--drain_delay=0s)."""
+    if not any(a.startswith(("--flagfile", "--drain_delay")) for a in args):
+        args = args + ["--drain_delay=0s"]
     server = Server(binary, args, preexec_fn)
     try:
         host, port = server.wait_listening()
@@ -229,6 +233,9 @@ def run_serving(binary, args, during=None, preexec_fn=None):
                 "GET / did not return www/index.html")
         if during:
             during(host, port)
+        if after_term:
+            server.proc.send_signal(signal.SIGTERM)
+            after_term(host, port)
         rc = server.stop()
         require(rc == 0, f"exit status {rc} after SIGTERM, expected 0:\n{server.log()}")
     finally:
@@ -434,6 +441,11 @@ def healthcheck_script(binary):
     def during(host, port):
         ok = subprocess.run([str(script), f"{host}:{port}", "/"], capture_output=True, timeout=15)
         require(ok.returncode == 0, f"health check failed against a live server: {ok.stderr!r}")
+        # The image's HEALTHCHECK: the default path, sluice's liveness probe.
+        probe = subprocess.run([str(script), f"{host}:{port}"], capture_output=True, timeout=15)
+        require(probe.returncode == 0, f"health check of /healthz failed: {probe.stderr!r}")
+        rt = (REPO / "docker/Dockerfile").read_text()
+        require('"/healthz"]' in rt, "the Dockerfile's HEALTHCHECK does not probe /healthz")
         missing = subprocess.run([str(script), f"{host}:{port}", "/no-such-file"],
                                  capture_output=True, timeout=15)
         require(missing.returncode != 0, "health check passed on a 404")
@@ -479,8 +491,10 @@ def compose_file(binary):
     unknown = {c[2:].split("=")[0] for c in cmd if c.startswith("--")} - known_flags(binary)
     require(not unknown, f"compose command uses unknown flags {sorted(unknown)}")
     drain = duration_seconds(flag_value(cmd, "drain_timeout", DEFAULT_DRAIN))
+    drain += duration_seconds(flag_value(cmd, "drain_delay", DEFAULT_DRAIN_DELAY))
     grace = duration_seconds(str(s.get("stop_grace_period", "10s")))
-    require(grace > drain, f"stop_grace_period {grace}s is not above --drain_timeout {drain}s")
+    require(grace > drain,
+            f"stop_grace_period {grace}s is not above --drain_delay + --drain_timeout ({drain}s)")
     vols = services["prometheus"].get("volumes") or []
     cfg = [v for v in vols if v.split(":")[1:2] == ["/etc/prometheus/prometheus.yml"]]
     require(cfg and (base / cfg[0].split(":")[0]).resolve() == REPO / "docker/prometheus.yml",
@@ -521,6 +535,11 @@ def kubernetes_manifests(binary):
     unknown = mentioned_flags(flags_text) - known_flags(binary)
     require(not unknown, f"the ConfigMap names unknown flags {sorted(unknown)}")
     drain = duration_seconds(flag_value(flags, "drain_timeout", DEFAULT_DRAIN))
+    delay = duration_seconds(flag_value(flags, "drain_delay", DEFAULT_DRAIN_DELAY))
+    require(delay > 0, "the ConfigMap sets no --drain_delay: endpoints would still route to a "
+                       "pod whose listeners closed")
+    health_path = flag_value(flags, "health_path", "/healthz")
+    ready_path = flag_value(flags, "ready_path", "/readyz")
     http_port = port_of(flag_value(flags, "listen", "127.0.0.1:8080"))
     metrics_port = port_of(flag_value(flags, "metrics_listen") or flag_value(flags, "listen"))
     metrics_path = flag_value(flags, "metrics_path", "/metrics")
@@ -555,16 +574,23 @@ def kubernetes_manifests(binary):
     ports = {p.get("name"): p["containerPort"] for p in c.get("ports") or []}
     require(http_port in ports.values() and metrics_port in ports.values(),
             f"containerPorts {ports} miss {http_port} or {metrics_port}")
-    for probe in ("readinessProbe", "livenessProbe"):
+    for probe, path in (("readinessProbe", ready_path), ("livenessProbe", health_path)):
         get = (c.get(probe) or {}).get("httpGet") or {}
-        require(get.get("path") == "/", f"{probe} is not an HTTP GET of /")
+        require(path and get.get("path") == path, f"{probe} is not an HTTP GET of {path!r}")
         port = ports.get(get.get("port"), get.get("port"))
         require(port == http_port, f"{probe} probes port {get.get('port')}, sluice is on {http_port}")
+    ready = c.get("readinessProbe") or {}
+    # The endpoint must leave the Service within the delay: one failed probe
+    # (period x failureThreshold) must fit in it.
+    noticed = ready.get("periodSeconds", 10) * ready.get("failureThreshold", 3)
+    require(noticed < delay,
+            f"readiness needs {noticed}s to notice a drain, --drain_delay is {delay}s")
     pre = (((c.get("lifecycle") or {}).get("preStop") or {}).get("exec") or {}).get("command") or []
-    require(len(pre) == 2 and pre[0] == "sleep", "preStop should be exec [sleep, N]")
+    pause = int(pre[1]) if len(pre) == 2 and pre[0] == "sleep" else 0
     grace = pod.get("terminationGracePeriodSeconds", 30)
-    require(grace > int(pre[1]) + drain,
-            f"terminationGracePeriodSeconds {grace} <= preStop {pre[1]}s + drain {drain}s")
+    require(grace > pause + delay + drain,
+            f"terminationGracePeriodSeconds {grace} <= preStop {pause}s + --drain_delay {delay}s + "
+            f"--drain_timeout {drain}s")
     # Flags come from the ConfigMap through a volume.
     argv = (c.get("command") or []) + (c.get("args") or [])
     ff = [a.split("=", 1)[1] for a in argv if a.startswith("--flagfile=")]
@@ -602,11 +628,12 @@ def systemd_unit(binary):
             "SystemCallFilter lacks @system-service or an io_uring syscall")
     caps = re.findall(r"^CapabilityBoundingSet=(.*)$", unit, re.M)
     require(caps == ["CAP_NET_BIND_SERVICE"], f"CapabilityBoundingSet is {caps}")
-    drain = duration_seconds(flag_value(flag_lines((REPO / "deploy/sluice.flags").read_text()),
-                                        "drain_timeout", DEFAULT_DRAIN))
+    unit_flags = flag_lines((REPO / "deploy/sluice.flags").read_text())
+    drain = duration_seconds(flag_value(unit_flags, "drain_timeout", DEFAULT_DRAIN))
+    drain += duration_seconds(flag_value(unit_flags, "drain_delay", DEFAULT_DRAIN_DELAY))
     stop = re.search(r"^TimeoutStopSec=(.*)$", unit, re.M)
     require(stop and duration_seconds(stop.group(1).strip()) > drain,
-            f"TimeoutStopSec is not above --drain_timeout ({drain}s)")
+            f"TimeoutStopSec is not above --drain_delay + --drain_timeout ({drain}s)")
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "sluice.service"
         path.write_text(unit.replace("ExecStart=/usr/local/bin/sluice",
@@ -644,10 +671,25 @@ def configmap_flagfile(binary):
             require(status == 200 and headers.get("Content-Type", "").startswith("text/plain"),
                     f"/metrics answered {status} {headers.get('Content-Type')}")
             require(b"# TYPE " in body, "/metrics is not in Prometheus text format")
+            for path in ("/healthz", "/readyz"):
+                status, headers, _ = http_get(host, port, path)
+                require(status == 200 and headers.get("Cache-Control") == "no-store",
+                        f"{path} answered {status} before SIGTERM")
+
+        def after_term(host, port):
+            # The probes the Deployment uses: not ready at once, still live,
+            # files still served until the drain delay ends.
+            time.sleep(0.3)
+            status, _, _ = http_get(host, port, "/readyz")
+            require(status == 503, f"/readyz answered {status} after SIGTERM, expected 503")
+            status, _, _ = http_get(host, port, "/healthz")
+            require(status == 200, f"/healthz answered {status} after SIGTERM, expected 200")
+            status, _, _ = http_get(host, port, "/")
+            require(status == 200, f"GET / answered {status} during the drain delay")
 
         # Metrics back on the main listener (loopback is allowed) to fetch them.
         run_serving(binary, [f"--flagfile={ff}", "--listen=127.0.0.1:0", f"--root={REPO / 'www'}",
-                             "--metrics_listen="], during)
+                             "--metrics_listen="], during, after_term=after_term)
 
 
 def main():

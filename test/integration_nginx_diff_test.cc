@@ -806,7 +806,12 @@ class NginxDiffTest : public ::testing::Test {
     ASSERT_TRUE(root_.ok() && outside_.ok() && nginx_dir_.ok());
     BuildRoot();
     if (HasFatalFailure()) return;
-    SLUICE_START_OR_SKIP(sluice_, {"--root=" + root_.path(), "--threads=1"});
+    // Like with like: nginx runs without a master process, so it cannot
+    // switch user and serves as whoever started it; as root, sluice stays
+    // root too (--user=root) instead of its default drop to nobody.
+    std::vector<std::string> flags = {"--root=" + root_.path(), "--threads=1"};
+    if (geteuid() == 0) flags.push_back("--user=root");
+    SLUICE_START_OR_SKIP(sluice_, flags);
     std::string error;
     ASSERT_TRUE(nginx_.Start(nginx_dir_.path(), root_.path(), &error)) << error;
   }

@@ -94,6 +94,9 @@ class StorageTest : public ::testing::Test {
   void StartServer(const std::string& root, std::vector<std::string> flags) {
     flags.push_back("--root=" + root);
     flags.push_back("--threads=1");
+    // The FUSE mount (no allow_other) is reachable only by root, who
+    // mounted it: this server must stay root rather than drop to nobody.
+    flags.push_back("--user=root");
     SLUICE_START_OR_SKIP(server_, flags);
   }
 

@@ -13,9 +13,18 @@
 namespace sluice {
 namespace {
 
+LogFormatter formatter = nullptr;  // Set at start-up only, read by any thread after.
+
 void Write(std::string_view level, std::string_view message) {
   timeval tv;
   gettimeofday(&tv, nullptr);
+  if (formatter != nullptr) {
+    std::string line;
+    formatter(&line, static_cast<int64_t>(tv.tv_sec) * 1000 + tv.tv_usec / 1000, getpid(), level,
+              message);
+    [[maybe_unused]] ssize_t n = write(STDERR_FILENO, line.data(), line.size());
+    return;
+  }
   struct tm tm;
   gmtime_r(&tv.tv_sec, &tm);
   std::string line = absl::StrFormat("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ sluice[%d] %s %s\n",
@@ -26,6 +35,8 @@ void Write(std::string_view level, std::string_view message) {
 }
 
 }  // namespace
+
+void SetLogFormatter(LogFormatter f) { formatter = f; }
 
 void LogInfo(std::string_view message) { Write("INFO", message); }
 void LogWarning(std::string_view message) { Write("WARN", message); }

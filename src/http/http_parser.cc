@@ -71,6 +71,7 @@ constexpr FieldEntry kFields[] = {
     {"user-agent", Field::kUserAgent},
     {"referer", Field::kReferer},
     {"accept", Field::kAccept},
+    {"x-request-id", Field::kXRequestId},
 };
 
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). More than 18 digits is refused

@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
 #include "sluice/base/log.h"
+#include "sluice/http/json_log.h"
 
 namespace sluice {
 namespace {
@@ -30,6 +32,18 @@ void AppendEscaped(std::string* out, std::string_view s) {
   }
 }
 
+void AppendUint(std::string* out, uint64_t value) {
+  char digits[24];
+  const auto [end, ec] = std::to_chars(digits, digits + sizeof(digits), value);
+  out->append(digits, static_cast<size_t>(end - digits));
+}
+
+// `,"name":"value"` with the value escaped.
+void AppendJsonField(std::string* out, std::string_view name, std::string_view value) {
+  out->append(",\"").append(name).append("\":");
+  AppendJsonString(out, value);
+}
+
 int OpenLog(const std::string& path) {
   if (path == "-") return dup(STDOUT_FILENO);
   return open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
@@ -37,13 +51,14 @@ int OpenLog(const std::string& path) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AccessLogFile>> AccessLogFile::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<AccessLogFile>> AccessLogFile::Open(const std::string& path,
+                                                                   Format format) {
   const int fd = OpenLog(path);
   if (fd < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot open --access_log '", path, "': ", strerror(errno)));
   }
-  return std::unique_ptr<AccessLogFile>(new AccessLogFile(path, fd));
+  return std::unique_ptr<AccessLogFile>(new AccessLogFile(path, fd, format));
 }
 
 AccessLogFile::~AccessLogFile() {
@@ -57,11 +72,15 @@ absl::Status AccessLogFile::Reopen() {
     return absl::UnavailableError(
         absl::StrCat("cannot reopen access log '", path_, "': ", strerror(errno)));
   }
+  Replace(fd);
+  return absl::OkStatus();
+}
+
+void AccessLogFile::Replace(int fd) {
   std::lock_guard<std::mutex> lock(mu_);
   close(fd_);
   fd_ = fd;
   generation_.fetch_add(1, std::memory_order_acq_rel);
-  return absl::OkStatus();
 }
 
 int AccessLogFile::DupCurrent() const {
@@ -87,6 +106,16 @@ void AccessLogWriter::Log(const Entry& e) {
     m.log_dropped_lines_total.Add();
     return;
   }
+  if (file_->format() == AccessLogFile::Format::kJson) {
+    AppendJson(e);
+  } else {
+    AppendCombined(e);
+  }
+  m.log_lines_total.Add();
+  if (pending_.size() >= kFlushBytes) Flush();
+}
+
+void AccessLogWriter::AppendCombined(const Entry& e) {
   if (e.now != time_cached_) {
     time_cached_ = e.now;
     struct tm tm;
@@ -106,14 +135,45 @@ void AccessLogWriter::Log(const Entry& e) {
     pending_.push_back(' ');
     pending_.append(e.request.version);
   }
-  pending_.append("\" ").append(std::to_string(e.status)).append(" ");
-  pending_.append(std::to_string(e.body_bytes)).append(" \"");
+  pending_.append("\" ");
+  AppendUint(&pending_, static_cast<uint64_t>(e.status));
+  pending_.push_back(' ');
+  AppendUint(&pending_, e.body_bytes);
+  pending_.append(" \"");
   AppendEscaped(&pending_, e.referer);
   pending_.append("\" \"");
   AppendEscaped(&pending_, e.user_agent);
   pending_.append("\"\n");
-  m.log_lines_total.Add();
-  if (pending_.size() >= kFlushBytes) Flush();
+}
+
+// One object per line, the same keys in the same order every time; "peer"
+// only behind a proxy, "request_id" only when the client sent a usable one.
+// Path and query are the raw target split at its first '?', as sent.
+void AccessLogWriter::AppendJson(const Entry& e) {
+  pending_.append("{\"time\":\"");
+  AppendRfc3339Millis(&pending_, e.unix_ms);
+  pending_.push_back('"');
+  AppendJsonField(&pending_, "client", e.client.empty() ? std::string_view("-") : e.client);
+  if (!e.peer.empty() && e.peer != e.client) AppendJsonField(&pending_, "peer", e.peer);
+  const std::string_view target = e.request.target;
+  const size_t question = target.find('?');
+  AppendJsonField(&pending_, "method", e.request.method);
+  AppendJsonField(&pending_, "path", target.substr(0, question));
+  AppendJsonField(
+      &pending_, "query",
+      question == std::string_view::npos ? std::string_view() : target.substr(question + 1));
+  pending_.append(",\"status\":");
+  AppendUint(&pending_, static_cast<uint64_t>(e.status));
+  pending_.append(",\"bytes\":");
+  AppendUint(&pending_, e.body_bytes);
+  pending_.append(",\"duration_us\":");
+  AppendUint(&pending_, e.duration_us);
+  AppendJsonField(&pending_, "user_agent", e.user_agent);
+  AppendJsonField(&pending_, "referer", e.referer);
+  if (!e.request_id.empty() && e.request_id.size() <= kRequestIdBytesMax) {
+    AppendJsonField(&pending_, "request_id", e.request_id);
+  }
+  pending_.append("}\n");
 }
 
 void AccessLogWriter::Flush() {

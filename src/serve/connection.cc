@@ -259,7 +259,11 @@ void Connection::ResponseDone() {
   const int64_t now_ns = host_->loop().now_ns();
   host_->metrics().latency_us.Record(
       static_cast<uint64_t>(std::max<int64_t>(0, now_ns - rs_->response.request_start_ns) / 1000));
-  if (host_->access_log() != nullptr) LogAccess();
+  if (host_->access_log() != nullptr &&
+      (!rs_->response.probe || host_->config().log_health_checks)) {
+    LogAccess();
+  }
+  rs_->response.probe = false;
   if (client_forwarded_) {
     ReleaseLimit();  // A client named by a trusted proxy is counted per request.
     client_forwarded_ = false;

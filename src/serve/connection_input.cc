@@ -378,6 +378,7 @@ void Connection::OnDrainBody(int res) {
 void Connection::Dispatch() {
   if (!AdmitRequest()) return;
   const Request& r = rs_->input.parser.request();
+  if (HandleProbe(r.target)) return;
   if (metrics_only_ || host_->ServesMetricsOnMainListener()) {
     const bool metrics_path = IsMetricsTarget(r.target);
     if (metrics_path && PeerAllowedMetrics()) {

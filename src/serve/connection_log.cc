@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <cstring>
+#include <ctime>
 #include <optional>
 #include <string>
 
@@ -39,6 +40,7 @@ void Connection::LogAccess() {
     e.request = {r.method_text, r.target, r.version_minor == 0 ? "HTTP/1.0" : "HTTP/1.1"};
     e.referer = r.field(Field::kReferer);
     e.user_agent = r.field(Field::kUserAgent);
+    e.request_id = r.field(Field::kXRequestId);
   }
   // The client as resolved (a trusted proxy's forwarding fields), and the
   // peer beside it when they differ.
@@ -48,6 +50,10 @@ void Connection::LogAccess() {
   e.client = client != nullptr ? std::string_view(client_text, client->Format(client_text)) : "-";
   if (client_forwarded_) e.peer = std::string_view(peer_text, peer_.Format(peer_text));
   e.now = host_->date().now();
+  // Milliseconds for JSON's time: CLOCK_REALTIME is a vDSO read, no syscall.
+  timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  e.unix_ms = static_cast<int64_t>(wall.tv_sec) * 1000 + wall.tv_nsec / 1000000;
   e.status = rs_->response.status;
   e.body_bytes = rs_->response.response_bytes > rs_->response.head_len
                      ? rs_->response.response_bytes - rs_->response.head_len

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "sluice/base/log.h"
+#include "sluice/http/json_log.h"
 #include "sluice/http/mime.h"
 #include "sluice/http/range.h"
 #include "sluice/io/ring.h"
@@ -41,6 +42,18 @@ ABSL_FLAG(int, backlog, 4096, "listen() backlog of each worker's socket.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGINT/SIGTERM, how long in-flight responses may take to finish before the "
           "remaining connections are closed.");
+ABSL_FLAG(absl::Duration, drain_delay, absl::Seconds(5),
+          "On SIGTERM, how long to keep accepting and serving with /readyz failing (so load "
+          "balancers and Kubernetes endpoints stop sending) before the drain; a second SIGTERM "
+          "ends it early, SIGINT skips it. 0: drain at once.");
+ABSL_FLAG(std::string, health_path, "/healthz",
+          "Liveness probe path: 200 while every worker's event loop turns, else 503. Answered "
+          "to anyone before any file lookup; empty: off.");
+ABSL_FLAG(std::string, ready_path, "/readyz",
+          "Readiness probe path: 200 while accepting, 503 from the moment a drain starts. "
+          "Answered to anyone before any file lookup; empty: off.");
+ABSL_FLAG(bool, log_health_checks, false,
+          "Write --health_path and --ready_path requests to the access log too.");
 ABSL_FLAG(absl::Duration, header_timeout, absl::Seconds(15),
           "A request head must arrive completely within this time of its first byte (of the "
           "connection, for a new one); else 408 and close.");
@@ -83,8 +96,13 @@ ABSL_FLAG(int, max_connections_per_ip, 0,
 ABSL_FLAG(std::string, access_log, "",
           "Access log path in nginx's combined format ('-' for stdout; empty: off). SIGUSR1 "
           "reopens it.");
+ABSL_FLAG(std::string, access_log_format, "combined",
+          "Access log lines: 'combined' (nginx's) or 'json' (one JSON object per line).");
+ABSL_FLAG(std::string, log_format, "text",
+          "The server's own log on stderr: 'text' or 'json' (one JSON object per line).");
 ABSL_FLAG(std::string, user, "",
-          "When started as root, switch to this user after binding and opening the root.");
+          "When started as root, switch to this user after binding and opening the root "
+          "(default: nobody, group nogroup); 'root' stays root, with a warning.");
 ABSL_FLAG(std::string, group, "", "With --user: the group to switch to (default: the user's).");
 ABSL_FLAG(int, max_request_line, 8192, "Longest request line in bytes (longer: 414).");
 ABSL_FLAG(int, max_header_bytes, 16384,
@@ -145,6 +163,10 @@ absl::Status ReadTimeouts(sluice::ServerConfig* config) {
   }
   config->drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   if (config->drain_timeout < absl::ZeroDuration()) return Invalid("--drain_timeout must be >= 0");
+  config->drain_delay = absl::GetFlag(FLAGS_drain_delay);
+  if (config->drain_delay < absl::ZeroDuration() || config->drain_delay > absl::Hours(1)) {
+    return Invalid("--drain_delay must be between 0 and 1h");
+  }
   config->header_timeout = absl::GetFlag(FLAGS_header_timeout);
   config->keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);
   config->send_timeout = absl::GetFlag(FLAGS_send_timeout);
@@ -192,6 +214,51 @@ absl::Status ReadClientFlags(sluice::ServerConfig* config) {
   }
   config->max_connections_per_ip = static_cast<uint32_t>(per_ip);
   return absl::OkStatus();
+}
+
+absl::Status ReadProbeAndLogFlags(sluice::ServerConfig* config) {
+  config->health_path = absl::GetFlag(FLAGS_health_path);
+  config->ready_path = absl::GetFlag(FLAGS_ready_path);
+  for (const std::string& path : {config->health_path, config->ready_path}) {
+    if (!path.empty() && (path[0] != '/' || path.find_first_of("?# ") != std::string::npos)) {
+      return Invalid(
+          "--health_path and --ready_path must be empty or start with '/' and contain no '?', "
+          "'#' or space");
+    }
+  }
+  if (!config->health_path.empty() && config->health_path == config->ready_path) {
+    return Invalid("--health_path and --ready_path must differ");
+  }
+  config->log_health_checks = absl::GetFlag(FLAGS_log_health_checks);
+  config->access_log = absl::GetFlag(FLAGS_access_log);
+  const std::string format = absl::GetFlag(FLAGS_access_log_format);
+  if (format == "json") {
+    config->access_log_format = sluice::ServerConfig::AccessLogFormat::kJson;
+  } else if (format != "combined") {
+    return Invalid("--access_log_format must be 'combined' or 'json'");
+  }
+  return absl::OkStatus();
+}
+
+// --log_format=json: {"time":...,"level":"info","pid":N,"msg":...} lines.
+void FormatJsonLogLine(std::string* line, int64_t unix_ms, int pid, std::string_view level,
+                       std::string_view message) {
+  line->append("{\"time\":\"");
+  sluice::AppendRfc3339Millis(line, unix_ms);
+  line->append("\",\"level\":\"");
+  for (char c : level) line->push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
+  line->append("\",\"pid\":").append(std::to_string(pid)).append(",\"msg\":");
+  sluice::AppendJsonString(line, message);
+  line->append("}\n");
+}
+
+// Before anything is logged, so that even a flag error comes out as JSON.
+bool SetUpLogFormat() {
+  const std::string format = absl::GetFlag(FLAGS_log_format);
+  if (format == "json") sluice::SetLogFormatter(FormatJsonLogLine);
+  if (format == "json" || format == "text") return true;
+  sluice::LogError("--log_format must be 'text' or 'json'");
+  return false;
 }
 
 absl::Status ReadCacheFlags(sluice::ServerConfig* config) {
@@ -262,9 +329,8 @@ absl::StatusOr<sluice::ServerConfig> ConfigFromFlags() {
   config.multishot_recv = absl::GetFlag(FLAGS_multishot_recv);
   config.user = absl::GetFlag(FLAGS_user);
   config.group = absl::GetFlag(FLAGS_group);
-  config.access_log = absl::GetFlag(FLAGS_access_log);
-  for (auto read : {ReadTimeouts, ReadMetricsFlags, ReadClientFlags, ReadCacheFlags,
-                    ReadRequestLimits, ReadResponseFlags}) {
+  for (auto read : {ReadTimeouts, ReadMetricsFlags, ReadClientFlags, ReadProbeAndLogFlags,
+                    ReadCacheFlags, ReadRequestLimits, ReadResponseFlags}) {
     if (absl::Status st = read(&config); !st.ok()) return st;
   }
   return config;
@@ -284,6 +350,7 @@ int main(int argc, char** argv) {
   SetUpUsage(argv[0]);
   if (PrintedHelp(argc, argv)) return EXIT_SUCCESS;
   absl::ParseCommandLine(argc, argv);
+  if (!SetUpLogFormat()) return kExitConfig;
   absl::StatusOr<sluice::ServerConfig> config = ConfigFromFlags();
   if (!config.ok()) {
     sluice::LogError(std::string(config.status().message()));

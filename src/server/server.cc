@@ -15,17 +15,21 @@
 #include <cstring>
 #include <latch>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/base/clock.h"
 #include "sluice/base/log.h"
 #include "sluice/base/unique_fd.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/connections_per_address.h"
 #include "sluice/serve/document_root.h"
+#include "sluice/serve/health.h"
 #include "sluice/serve/metrics.h"
 #include "sluice/server/listener.h"
+#include "sluice/server/log_reopener.h"
 #include "sluice/server/worker.h"
 #ifdef SLUICE_CHAOS
 #include "sluice/io/chaos.h"
@@ -70,40 +74,54 @@ absl::StatusOr<UniqueFd> OpenRoot(const std::string& root) {
       absl::StrCat("cannot open document root '", root, "': ", strerror(err)));
 }
 
-// Binding to a low port and opening the root may need root; serving must not.
-absl::Status DropPrivileges(const ServerConfig& config) {
-  if (geteuid() != 0) {
-    if (!config.user.empty() || !config.group.empty()) {
-      const passwd* me = getpwuid(geteuid());
-      if (config.user.empty() || me == nullptr || config.user != me->pw_name) {
-        return absl::InvalidArgumentError("--user/--group need sluice to be started as root");
-      }
+// Not started as root: --user/--group may only name who we already are.
+absl::Status CheckUnprivileged(const ServerConfig& config) {
+  const passwd* me = getpwuid(geteuid());
+  const std::string name = me != nullptr ? me->pw_name : std::to_string(geteuid());
+  if (!config.user.empty() || !config.group.empty()) {
+    if (config.user.empty() || config.user != name) {
+      return absl::InvalidArgumentError("--user/--group need sluice to be started as root");
     }
+  }
+  LogInfo(absl::StrCat("running as user ", name, " (uid ", geteuid(), ", gid ", getegid(), ")"));
+  return absl::OkStatus();
+}
+
+// Binding to a low port and opening the root may need root; serving must
+// not. As nginx does, root without --user becomes nobody (and nogroup, if
+// that group exists, else nobody's own group); --user=root stays root.
+absl::Status DropPrivileges(const ServerConfig& config) {
+  if (geteuid() != 0) return CheckUnprivileged(config);
+  if (config.user == "root") {
+    LogWarning("running as root (--user=root): every file root can read may be served");
     return absl::OkStatus();
   }
-  if (config.user.empty()) {
-    LogWarning("running as root: pass --user=NAME (and --group) to drop privileges after binding");
-    return absl::OkStatus();
+  const std::string user = config.user.empty() ? "nobody" : config.user;
+  const passwd* pw = getpwnam(user.c_str());
+  if (pw == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--user: no user '", user, "'", config.user.empty() ? " (the default as root)" : ""));
   }
-  const passwd* pw = getpwnam(config.user.c_str());
-  if (pw == nullptr)
-    return absl::InvalidArgumentError(absl::StrCat("--user: no user '", config.user, "'"));
   gid_t gid = pw->pw_gid;
-  if (!config.group.empty()) {
-    const group* gr = getgrnam(config.group.c_str());
+  std::string group_name = config.group;
+  if (group_name.empty() && config.user.empty() && getgrnam("nogroup") != nullptr) {
+    group_name = "nogroup";
+  }
+  if (!group_name.empty()) {
+    const group* gr = getgrnam(group_name.c_str());
     if (gr == nullptr) {
-      return absl::InvalidArgumentError(absl::StrCat("--group: no group '", config.group, "'"));
+      return absl::InvalidArgumentError(absl::StrCat("--group: no group '", group_name, "'"));
     }
     gid = gr->gr_gid;
   }
   // Order matters: supplementary groups and gid while still root, uid last.
   if (initgroups(pw->pw_name, gid) != 0 || setgid(gid) != 0 || setuid(pw->pw_uid) != 0) {
     return absl::PermissionDeniedError(
-        absl::StrCat("cannot drop privileges to ", config.user, ": ", strerror(errno)));
+        absl::StrCat("cannot drop privileges to ", user, ": ", strerror(errno)));
   }
   if (setuid(0) == 0) return absl::InternalError("privilege drop failed: could regain root");
-  LogInfo(absl::StrCat("dropped privileges to user ", config.user, " (uid ", pw->pw_uid, ", gid ",
-                       gid, ")"));
+  LogInfo(absl::StrCat("running as user ", user, " (uid ", pw->pw_uid, ", gid ", gid,
+                       "): dropped root after binding", config.user.empty() ? " (default)" : ""));
   return absl::OkStatus();
 }
 
@@ -123,6 +141,8 @@ struct Startup {
   std::unique_ptr<AccessLogFile> access_log;
   // --max_connections_per_ip's table, shared by the workers; null when off.
   std::unique_ptr<ConnectionsPerAddress> connections_per_address;
+  // Reopens the access log as root after the privilege drop (or none).
+  std::unique_ptr<LogReopener> reopener;
 };
 
 absl::Status CheckLimits(const ServerConfig& config) {
@@ -176,7 +196,8 @@ absl::StatusOr<Startup> Prepare(ServerConfig* config) {
   }
   if (absl::Status st = OpenListeners(*config, &s); !st.ok()) return st;
   if (!config->access_log.empty()) {
-    absl::StatusOr<std::unique_ptr<AccessLogFile>> log = AccessLogFile::Open(config->access_log);
+    absl::StatusOr<std::unique_ptr<AccessLogFile>> log =
+        AccessLogFile::Open(config->access_log, config->access_log_format);
     if (!log.ok()) return log.status();
     s.access_log = std::move(*log);
   }
@@ -234,7 +255,8 @@ void FillRegistry(const ServerConfig& config, const std::vector<std::unique_ptr<
 // thread (SINGLE_ISSUER); serving starts only once every one succeeded.
 class WorkerThreads {
  public:
-  WorkerThreads(const ServerConfig& config, Startup* s) : armed_(config.threads) {
+  WorkerThreads(const ServerConfig& config, Startup* s)
+      : health_(config.threads, MonotonicNanos()), armed_(config.threads) {
     const std::vector<int> cpus = AllowedCpus();
     for (int i = 0; i < config.threads; ++i) {
       const int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
@@ -243,6 +265,7 @@ class WorkerThreads {
           i, cpu, config, s->root.get(), s->listeners[n].Release(),
           i == 0 ? s->metrics_listener.Release() : -1, s->access_log.get()));
       workers_.back()->set_connections_per_address(s->connections_per_address.get());
+      workers_.back()->set_health(&health_);
     }
   }
   ~WorkerThreads() { Join(); }
@@ -276,6 +299,7 @@ class WorkerThreads {
     return absl::OkStatus();
   }
   const Worker& first() const { return *workers_[0]; }
+  HealthState& health() { return health_; }
   void Stop() {
     for (auto& w : workers_) w->RequestStop();
     Join();
@@ -288,6 +312,7 @@ class WorkerThreads {
     workers_.clear();
   }
 
+  HealthState health_;  // Outlives the workers, which stamp it.
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   MetricsRegistry registry_;
@@ -296,24 +321,79 @@ class WorkerThreads {
   bool start_serving_ = false;
 };
 
-// Until SIGINT or SIGTERM: SIGUSR1 reopens the access log.
-void WaitForStop(const sigset_t& signals, const ServerConfig& config, AccessLogFile* access_log) {
+// logrotate's convention: the file was moved; open the path again, through
+// the privileged helper when there is one.
+void ReopenAccessLog(AccessLogFile* access_log, LogReopener* reopener) {
+  if (access_log == nullptr) {
+    LogInfo("received SIGUSR1: no access log to reopen");
+    return;
+  }
+  absl::Status st;
+  if (reopener != nullptr) {
+    absl::StatusOr<int> fd = reopener->Open();
+    if (fd.ok()) {
+      access_log->Replace(*fd);
+    } else {
+      st = absl::UnavailableError(absl::StrCat("cannot reopen access log '", access_log->path(),
+                                               "': ", fd.status().message()));
+    }
+  } else {
+    st = access_log->Reopen();
+  }
+  if (st.ok()) {
+    LogInfo("SIGUSR1: access log reopened");
+  } else {
+    LogError(std::string(st.message()));
+  }
+}
+
+struct SignalContext {
+  sigset_t signals;
+  AccessLogFile* access_log;
+  LogReopener* reopener;
+};
+
+// Waits for a signal until `deadline` (none: forever). Returns the signal
+// that ends the wait, SIGINT or SIGTERM, or 0 when the deadline passed;
+// SIGUSR1 reopens the access log on the way.
+int WaitForSignal(const SignalContext& c, std::optional<absl::Time> deadline) {
   for (;;) {
     int sig = 0;
-    if (sigwait(&signals, &sig) != 0) continue;
-    if (sig == SIGINT || sig == SIGTERM) {
-      LogInfo(absl::StrCat("received ", strsignal(sig), ": draining (up to ",
-                           absl::FormatDuration(config.drain_timeout), ")"));
-      return;
+    if (deadline.has_value()) {
+      const absl::Duration left = *deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) return 0;
+      const timespec ts = absl::ToTimespec(left);
+      sig = sigtimedwait(&c.signals, nullptr, &ts);
+      if (sig < 0) continue;  // EAGAIN (the loop sees the deadline) or EINTR.
+    } else if (sigwait(&c.signals, &sig) != 0) {
+      continue;
     }
-    if (sig == SIGUSR1 && access_log != nullptr) {
-      // logrotate's convention: the file was moved; open the path again.
-      absl::Status st = access_log->Reopen();
-      LogInfo(st.ok() ? std::string("SIGUSR1: access log reopened") : std::string(st.message()));
+    if (sig == SIGINT || sig == SIGTERM) return sig;
+    if (sig == SIGUSR1) {
+      ReopenAccessLog(c.access_log, c.reopener);
       continue;
     }
     LogInfo(absl::StrCat("received ", strsignal(sig), ": nothing to do"));
   }
+}
+
+// Until SIGINT or SIGTERM. SIGTERM (what Kubernetes, Docker and systemd
+// send) fails readiness at once and keeps serving for --drain_delay, so
+// load balancers stop sending before the listeners close; a second signal
+// cuts the delay short. SIGINT (Ctrl-C) drains at once.
+void WaitForStop(const SignalContext& c, const ServerConfig& config, HealthState* health) {
+  const int sig = WaitForSignal(c, std::nullopt);
+  health->set_ready(false);
+  if (sig == SIGTERM && config.drain_delay > absl::ZeroDuration()) {
+    LogInfo(absl::StrCat("received ", strsignal(sig), ": not ready; serving for ",
+                         absl::FormatDuration(config.drain_delay),
+                         " (--drain_delay) before draining"));
+    if (const int again = WaitForSignal(c, absl::Now() + config.drain_delay); again != 0) {
+      LogInfo(absl::StrCat("received ", strsignal(again), " again: ending the drain delay"));
+    }
+  }
+  LogInfo(absl::StrCat("received ", strsignal(sig), ": draining (up to ",
+                       absl::FormatDuration(config.drain_timeout), ")"));
 }
 
 }  // namespace
@@ -328,6 +408,13 @@ absl::Status RunServer(const ServerConfig& given) {
   absl::StatusOr<Startup> startup = Prepare(&config);
   if (!startup.ok()) return startup.status();
   RaiseFileLimit();
+  if (startup->access_log != nullptr && config.access_log != "-" && geteuid() == 0 &&
+      config.user != "root") {
+    // Forked before any thread starts, while still root.
+    absl::StatusOr<std::unique_ptr<LogReopener>> reopener = LogReopener::Start(config.access_log);
+    if (!reopener.ok()) return reopener.status();
+    startup->reopener = std::move(*reopener);
+  }
   if (absl::Status st = DropPrivileges(config); !st.ok()) return st;
   WarnAboutDescriptorLimit(config);
   const sigset_t signals = BlockSignals();
@@ -341,7 +428,8 @@ absl::Status RunServer(const ServerConfig& given) {
   LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", startup->bound.ToString(),
                        " threads=", config.threads, " root=", config.root, " ring=",
                        workers.first().ring_info().setup_flags_text, " kernel=", KernelRelease()));
-  WaitForStop(signals, config, startup->access_log.get());
+  WaitForStop({signals, startup->access_log.get(), startup->reopener.get()}, config,
+              &workers.health());
   workers.Stop();
   LogInfo("stopped");
   return absl::OkStatus();

@@ -297,6 +297,7 @@ void Worker::SubmitTick() {
 }
 
 void Worker::OnTick(int /*res*/) {
+  if (health_ != nullptr) health_->Beat(index_, MonotonicNanos());
   if (access_log_) access_log_->Tick();
   document_root_->Tick(loop_.now_ns());
   if (stopping_ && !forced_ && MonotonicNanos() >= drain_deadline_ns_) ForceCloseAll();

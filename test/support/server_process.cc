@@ -150,11 +150,16 @@ ServerProcess::StartResult ServerProcess::Start(const std::vector<std::string>& 
   }
   std::vector<std::string> argv = {SluiceBinary()};
   bool has_listen = false;
+  bool has_drain_delay = false;
   for (const std::string& flag : flags) {
     if (flag.rfind("--listen=", 0) == 0 || flag == "--listen") has_listen = true;
+    if (flag.rfind("--drain_delay", 0) == 0) has_drain_delay = true;
     argv.push_back(flag);
   }
   if (!has_listen) argv.push_back("--listen=127.0.0.1:0");
+  // Stop() sends SIGTERM and expects a prompt exit: no Kubernetes drain
+  // delay unless the test asks for one.
+  if (!has_drain_delay) argv.push_back("--drain_delay=0");
   // SLUICE_TEST_SERVER_FLAGS (space-separated) runs a whole suite again
   // with another configuration, e.g. --multishot_recv=false (CMakeLists).
   if (const char* extra = std::getenv("SLUICE_TEST_SERVER_FLAGS")) {

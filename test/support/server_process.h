@@ -45,7 +45,8 @@ class ServerProcess {
 
   // Starts the binary with `flags` (e.g. "--root=/tmp/x") and waits for it
   // to be ready. `--listen=127.0.0.1:0` is added unless a --listen flag is
-  // given. On kIoUringUnavailable/kFailed, start_error() explains why.
+  // given, `--drain_delay=0` unless a --drain_delay flag is. On kIoUringUnavailable/kFailed,
+  // start_error() explains why.
   StartResult Start(const std::vector<std::string>& flags,
                     std::chrono::milliseconds ready_timeout = std::chrono::seconds(10));
   const std::string& start_error() const { return start_error_; }

@@ -66,8 +66,11 @@ class Server:
         self.out_path = os.path.join(self.workdir, "stdout-%d.txt" % id(self))
 
     def argv(self):
+        # Tests stop servers with SIGTERM and expect them gone promptly: no
+        # Kubernetes drain delay unless a test asks for one.
+        delay = [] if any(a.startswith("--drain_delay") for a in self.args) else ["--drain_delay=0"]
         return [self.binary, "--root=" + self.root, "--listen=127.0.0.1:0",
-                "--threads=%d" % self.threads] + self.args
+                "--threads=%d" % self.threads] + delay + self.args
 
     def stderr(self):
         try:
@@ -278,6 +281,8 @@ class Runner:
 def make_root(files):
     """A temporary document root with {relative path: bytes}."""
     root = tempfile.mkdtemp(prefix="sluice-root-")
+    # mkdtemp makes it 0700; a server started as root serves as nobody.
+    os.chmod(root, 0o755)
     for rel, data in files.items():
         path = os.path.join(root, rel)
         os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -52,6 +52,7 @@ enum class Field : uint8_t {
   kUserAgent,
   kReferer,
   kAccept,
+  kXRequestId,  // X-Request-ID: a client's or proxy's id, for the access log.
   kCount,
 };
 

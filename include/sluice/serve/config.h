@@ -36,6 +36,10 @@ struct ServerConfig {
   int threads = 1;
   int backlog = 4096;
   absl::Duration drain_timeout = absl::Seconds(10);
+  // On SIGTERM: readiness fails at once, but the listeners keep accepting
+  // and serving for this long (load balancers take time to stop sending),
+  // then the drain above runs. Zero: drain at once.
+  absl::Duration drain_delay = absl::Seconds(5);
   // The whole request head must arrive within this time of its first byte
   // (of the connection, for a new one): slowloris defence. 408 then close.
   absl::Duration header_timeout = absl::Seconds(15);
@@ -58,9 +62,18 @@ struct ServerConfig {
   bool proxy_protocol = false;
   // Connections one client address may hold open at once; 0: no limit.
   uint32_t max_connections_per_ip = 0;
-  // Access log: empty = off, "-" = stdout.
+  // Liveness and readiness probes, answered before any file lookup; an
+  // empty path turns that probe off. Logged only with log_health_checks.
+  std::string health_path = "/healthz";
+  std::string ready_path = "/readyz";
+  bool log_health_checks = false;
+  // Access log: empty = off, "-" = stdout; one line per request in nginx's
+  // combined format or as one JSON object.
   std::string access_log;
-  // When started as root: drop to this user (and group) after binding.
+  enum class AccessLogFormat : uint8_t { kCombined, kJson };
+  AccessLogFormat access_log_format = AccessLogFormat::kCombined;
+  // When started as root: drop to this user (and group) after binding;
+  // empty means nobody/nogroup, "root" stays root.
   std::string user;
   std::string group;
   ParserLimits limits;

@@ -185,6 +185,9 @@ class Connection final : public CompletionHandler {
   bool AdmitPeer();
   bool AdmitRequest();
   void ReleaseLimit();
+  // /healthz and /readyz (health_endpoint.cc): answered from memory, to
+  // anyone, before any file lookup. True when `target` was a probe.
+  bool HandleProbe(std::string_view target);
   void LogAccess();
   CommonFields Common(int status) const;
   void AddMemorySegment(size_t begin);

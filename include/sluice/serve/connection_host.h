@@ -20,6 +20,7 @@
 #include "sluice/serve/connections_per_address.h"
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/file_cache.h"
+#include "sluice/serve/health.h"
 #include "sluice/serve/metrics.h"
 
 namespace sluice {
@@ -38,6 +39,8 @@ class ConnectionHost {
   const WorkerMetrics& metrics() const { return metrics_; }
   // Every worker's shard and the server's facts, for /metrics.
   const MetricsRegistry* registry() const { return registry_; }
+  // Liveness and readiness of the server (null in a worker without one).
+  const HealthState* health() const { return health_; }
   FileCache& file_cache() { return *file_cache_; }
   // The document root as it is now (it follows deploys).
   DocumentRoot& document_root() { return *document_root_; }
@@ -89,6 +92,7 @@ class ConnectionHost {
   WorkerMetrics metrics_;  // Before loop_, which counts into it.
   Loop loop_;
   const MetricsRegistry* registry_ = nullptr;
+  HealthState* health_ = nullptr;
   DateCache date_;
   PipePool pipes_;
   TimerWheel wheel_;

@@ -85,6 +85,7 @@ struct ResponseFacts {
   bool head_only = false;
   bool client_http10 = false;
   bool linger = false;  // Read off the client's input before closing.
+  bool probe = false;   // A /healthz or /readyz answer: logged only if asked.
 };
 
 // The bytes leaving: memory segments (head, part heads, small bodies) and

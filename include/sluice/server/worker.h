@@ -43,6 +43,8 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   const RingInfo& ring_info() const { return loop_.info(); }
   // Set before Run().
   void set_metrics_registry(const MetricsRegistry* registry) { registry_ = registry; }
+  // Set before Run(): the heartbeat this worker stamps on its tick.
+  void set_health(HealthState* health) { health_ = health; }
 
   // ConnectionHost.
   RequestState* AcquireRequestState() override;
