@@ -6,6 +6,7 @@
 // Each check is the first request after the change: no retries, no sleeps.
 
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -232,6 +233,73 @@ TEST_F(DeployRootTest, ExpiryAfterFileCacheValidIsCounted) {
       std::regex_search(body, m, std::regex("sluice_file_cache_expired_total\\{[^}]*\\} (\\d+)")))
       << body;
   EXPECT_EQ(m[1].str(), "1");
+}
+
+// /proc/sys/fs/inotify/max_queued_events set for the lifetime of this
+// object, then restored. The kernel reads it when an inotify instance is
+// created, so only a server started meanwhile gets the small queue.
+class InotifyQueueLimit {
+ public:
+  explicit InotifyQueueLimit(int events) {
+    std::FILE* f = std::fopen(kPath, "r");
+    if (f == nullptr) return;
+    if (std::fscanf(f, "%d", &saved_) != 1) saved_ = -1;
+    std::fclose(f);
+    if (saved_ > 0) ok_ = Write(events);
+  }
+  ~InotifyQueueLimit() { Restore(); }
+  bool ok() const { return ok_; }
+  void Restore() {
+    if (ok_) Write(saved_);
+    ok_ = false;
+  }
+
+ private:
+  static constexpr const char* kPath = "/proc/sys/fs/inotify/max_queued_events";
+  static bool Write(int value) {
+    std::FILE* f = std::fopen(kPath, "w");
+    if (f == nullptr) return false;
+    const bool written = std::fprintf(f, "%d\n", value) > 0;
+    return std::fclose(f) == 0 && written;
+  }
+  int saved_ = -1;
+  bool ok_ = false;
+};
+
+// inotify's queue overflows (IN_Q_OVERFLOW): the events that were lost may
+// have said a cached file changed, so the cache must drop everything and the
+// next request read the file afresh. The overflow is counted.
+TEST_F(DeployRootTest, InotifyQueueOverflowDropsTheCache) {
+  ASSERT_TRUE(base_.WriteFile("www/a.txt", "version 1\n"));
+  ASSERT_TRUE(base_.WriteFile("www/n1.txt", "n1"));
+  ASSERT_TRUE(base_.WriteFile("www/n2.txt", "n2"));
+  {
+    InotifyQueueLimit limit(16);
+    if (!limit.ok()) GTEST_SKIP() << "cannot set fs.inotify.max_queued_events (needs root)";
+    StartServer(base_.Path("www"));
+  }
+  EXPECT_EQ(Get("/a.txt").second, "version 1\n");
+  EXPECT_EQ(Get("/a.txt").second, "version 1\n");  // Cached now.
+  // Far more events than a 16-event queue holds, then the change itself,
+  // whose event is among those lost: the server is stopped meanwhile, so
+  // nothing reads the queue until it has overflowed.
+  ASSERT_EQ(kill(server_.pid(), SIGSTOP), 0);
+  // Writes to two other files: events that concern only those names (a name
+  // created or renamed would drop every entry of the directory by itself),
+  // alternating so that the kernel cannot merge them.
+  for (int i = 0; i < 200; ++i) {
+    OverwriteInPlace(base_.Path(i % 2 == 0 ? "www/n1.txt" : "www/n2.txt"), std::to_string(i));
+  }
+  OverwriteInPlace(base_.Path("www/a.txt"), "version 2\n");
+  ASSERT_EQ(kill(server_.pid(), SIGCONT), 0);
+  EXPECT_EQ(Get("/a.txt"), std::make_pair(200, std::string("version 2\n")));
+  const auto [status, body] = Get("/metrics?format=prometheus");
+  ASSERT_EQ(status, 200);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      body, m, std::regex("sluice_file_cache_events_lost_total\\{[^}]*\\} (\\d+)")))
+      << body;
+  EXPECT_GE(std::stoi(m[1].str()), 1) << "the queue never overflowed: the test proved nothing";
 }
 
 }  // namespace

@@ -171,6 +171,7 @@ void FileCache::OnInotify(int res) {
     const auto* ev = reinterpret_cast<const inotify_event*>(inotify_buf_.get() + off);
     off += sizeof(inotify_event) + ev->len;
     if (ev->mask & IN_Q_OVERFLOW) {
+      metrics_->file_cache_events_lost_total.Add();
       DropEverything();
       continue;
     }

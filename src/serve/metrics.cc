@@ -100,7 +100,7 @@ struct Counters {
   uint64_t proxy_header_errors = 0, per_ip_counted = 0, per_ip_rejected = 0;
   uint64_t bytes = 0, cq_overflow = 0, submit_calls = 0, cqes = 0;
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
-  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0,
+  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0, cache_events_lost = 0,
            cache_entries = 0, cache_bytes = 0;
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
@@ -134,6 +134,7 @@ struct Counters {
     cache_misses += w.file_cache_misses_total.Get();
     cache_evictions += w.file_cache_evictions_total.Get();
     cache_expired += w.file_cache_expired_total.Get();
+    cache_events_lost += w.file_cache_events_lost_total.Get();
     cache_entries += w.file_cache_entries.Get();
     cache_bytes += w.file_cache_content_bytes.Get();
     sq_ready += w.sq_ready.Get();
@@ -181,6 +182,7 @@ struct Counters {
                                 {&cache_misses, o.cache_misses},
                                 {&cache_evictions, o.cache_evictions},
                                 {&cache_expired, o.cache_expired},
+                                {&cache_events_lost, o.cache_events_lost},
                                 {&cache_entries, o.cache_entries},
                                 {&cache_bytes, o.cache_bytes},
                                 {&sq_ready, o.sq_ready},
@@ -229,7 +231,8 @@ void CountersJson(const Counters& c, Json* j) {
                         {"dropped_lines_total", c.log_dropped}};
   (*j)["file_cache"] = {{"entries", c.cache_entries},           {"content_bytes", c.cache_bytes},
                         {"hits_total", c.cache_hits},           {"misses_total", c.cache_misses},
-                        {"evictions_total", c.cache_evictions}, {"expired_total", c.cache_expired}};
+                        {"evictions_total", c.cache_evictions}, {"expired_total", c.cache_expired},
+                        {"events_lost_total", c.cache_events_lost}};
   (*j)["buffers"] = {{"recv_buffers", c.recv_buffers},
                      {"recv_buffers_free", c.recv_buffers_free},
                      {"pipes_lent", c.pipes_lent},
@@ -508,6 +511,9 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_file_cache_expired_total", "counter",
        "Entries dropped after --file_cache_valid without a change event.",
        [](const WorkerMetrics& w) { return w.file_cache_expired_total.Get(); }},
+      {"sluice_file_cache_events_lost_total", "counter",
+       "inotify queue overflows: change events lost, every entry dropped.",
+       [](const WorkerMetrics& w) { return w.file_cache_events_lost_total.Get(); }},
       {"sluice_recv_buffers", "gauge", "Provided receive buffers registered with the ring.",
        [](const WorkerMetrics& w) { return w.recv_buffers.Get(); }},
       {"sluice_recv_buffers_free", "gauge",

@@ -108,6 +108,7 @@ struct WorkerMetrics {
   // expired: dropped after --file_cache_valid without a change event.
   Cell file_cache_hits_total, file_cache_misses_total, file_cache_evictions_total;
   Cell file_cache_expired_total;
+  Cell file_cache_events_lost_total;  // inotify queue overflows: everything dropped.
   Cell file_cache_entries, file_cache_content_bytes;
   // Resources that must all be back at idle: provided receive buffers in
   // the ring (of recv_buffers), pipes lent to responses and kept idle.
