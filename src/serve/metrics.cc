@@ -100,8 +100,8 @@ struct Counters {
   uint64_t proxy_header_errors = 0, per_ip_counted = 0, per_ip_rejected = 0;
   uint64_t bytes = 0, cq_overflow = 0, submit_calls = 0, cqes = 0;
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
-  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0, cache_events_lost = 0,
-           cache_entries = 0, cache_bytes = 0;
+  uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0,
+           cache_events_lost = 0, cache_entries = 0, cache_bytes = 0;
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
   uint64_t in_flight = 0;
@@ -229,9 +229,12 @@ void CountersJson(const Counters& c, Json* j) {
   (*j)["access_log"] = {{"lines_total", c.log_lines},
                         {"write_errors_total", c.log_errors},
                         {"dropped_lines_total", c.log_dropped}};
-  (*j)["file_cache"] = {{"entries", c.cache_entries},           {"content_bytes", c.cache_bytes},
-                        {"hits_total", c.cache_hits},           {"misses_total", c.cache_misses},
-                        {"evictions_total", c.cache_evictions}, {"expired_total", c.cache_expired},
+  (*j)["file_cache"] = {{"entries", c.cache_entries},
+                        {"content_bytes", c.cache_bytes},
+                        {"hits_total", c.cache_hits},
+                        {"misses_total", c.cache_misses},
+                        {"evictions_total", c.cache_evictions},
+                        {"expired_total", c.cache_expired},
                         {"events_lost_total", c.cache_events_lost}};
   (*j)["buffers"] = {{"recv_buffers", c.recv_buffers},
                      {"recv_buffers_free", c.recv_buffers_free},
