@@ -80,6 +80,19 @@ void Connection::RespondRedirect() {
   RespondError(301, !rs_->response.keep_alive, location);
 }
 
+void Connection::RespondFromMemory(int status, std::string_view content_type,
+                                   std::string_view body) {
+  BeginResponse(status);
+  AppendStatusAndCommon(&rs_->tx.out, Common(status));
+  AppendField(&rs_->tx.out, "Content-Type", content_type);
+  AppendFieldUint(&rs_->tx.out, "Content-Length", body.size());
+  AppendField(&rs_->tx.out, "Cache-Control", "no-store");
+  FinishHead();
+  if (!rs_->response.head_only) rs_->tx.out.append(body);
+  AddMemorySegment(0);
+  SendSegments();
+}
+
 void Connection::RespondOptions() {
   BeginResponse(204);
   AppendStatusAndCommon(&rs_->tx.out, Common(204));

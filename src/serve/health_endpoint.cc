@@ -41,15 +41,7 @@ bool Connection::HandleProbe(std::string_view target) {
       health ? live : live && !host_->stopping() && (state == nullptr || state->ready());
   std::string_view body = ok ? "ok\n" : (health ? "stalled\n" : "draining\n");
   const int status = ok ? 200 : 503;
-  BeginResponse(status);
-  AppendStatusAndCommon(&rs_->tx.out, Common(status));
-  AppendField(&rs_->tx.out, "Content-Type", "text/plain; charset=utf-8");
-  AppendFieldUint(&rs_->tx.out, "Content-Length", body.size());
-  AppendField(&rs_->tx.out, "Cache-Control", "no-store");
-  FinishHead();
-  if (!rs_->response.head_only) rs_->tx.out.append(body);
-  AddMemorySegment(0);
-  SendSegments();
+  RespondFromMemory(status, "text/plain; charset=utf-8", body);
   return true;
 }
 

@@ -57,16 +57,8 @@ void Connection::HandleMetrics() {
     body = prometheus ? RenderMetricsPrometheus(registry->info, registry->workers, MonotonicNanos())
                       : RenderMetricsJson(registry->info, registry->workers, MonotonicNanos());
   }
-  BeginResponse(200);
-  AppendStatusAndCommon(&rs_->tx.out, Common(200));
-  AppendField(&rs_->tx.out, "Content-Type",
-              prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
-  AppendFieldUint(&rs_->tx.out, "Content-Length", body.size());
-  AppendField(&rs_->tx.out, "Cache-Control", "no-store");
-  FinishHead();
-  if (!rs_->response.head_only) rs_->tx.out.append(body);
-  AddMemorySegment(0);
-  SendSegments();
+  RespondFromMemory(
+      200, prometheus ? "text/plain; version=0.0.4; charset=utf-8" : "application/json", body);
 }
 
 }  // namespace sluice

@@ -195,6 +195,9 @@ class Connection final : public CompletionHandler {
   void RespondError(int status, bool close, std::string_view extra_fields = {});
   void RespondRedirect();
   void RespondOptions();
+  // A response the server writes itself (/metrics, probes): `body` with
+  // `content_type`, never cached by the client.
+  void RespondFromMemory(int status, std::string_view content_type, std::string_view body);
   void SendSegments();
   void StartSegment();
   void NextSegment();
