@@ -3,27 +3,10 @@
 #include <array>
 #include <cstring>
 
+#include "sluice/http/field_syntax.h"
+
 namespace sluice {
 namespace {
-
-// tchar from RFC 9110 §5.6.2.
-constexpr std::array<bool, 256> MakeTokenTable() {
-  std::array<bool, 256> t{};
-  for (int c = '0'; c <= '9'; ++c) t[c] = true;
-  for (int c = 'a'; c <= 'z'; ++c) t[c] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) t[c] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) t[static_cast<unsigned char>(c)] = true;
-  return t;
-}
-constexpr std::array<bool, 256> kToken = MakeTokenTable();
-
-bool IsToken(std::string_view s) {
-  if (s.empty()) return false;
-  for (unsigned char c : s) {
-    if (!kToken[c]) return false;
-  }
-  return true;
-}
 
 // field-vchar / obs-text, SP and HTAB (RFC 9110 §5.5). CR, LF, NUL and the
 // other controls are refused.
@@ -197,7 +180,7 @@ RequestParser::Status RequestParser::ParseRequestLine(std::string_view line) {
   const size_t sp1 = line.find(' ');
   if (sp1 == std::string_view::npos) return Fail(400, "malformed request line");
   const std::string_view method = line.substr(0, sp1);
-  if (!IsToken(method)) return Fail(400, "invalid method");
+  if (!IsHttpToken(method)) return Fail(400, "invalid method");
   const size_t sp2 = line.find(' ', sp1 + 1);
   if (sp2 == std::string_view::npos) return Fail(400, "missing HTTP version");
   const std::string_view target = line.substr(sp1 + 1, sp2 - sp1 - 1);
@@ -236,7 +219,7 @@ RequestParser::Status RequestParser::ParseField(std::string_view line) {
   if (colon == std::string_view::npos) return Fail(400, "header field without colon");
   const std::string_view name = line.substr(0, colon);
   // A space before the colon is refused (RFC 9112 §5.1), as is any non-token.
-  if (!IsToken(name)) return Fail(400, "invalid header field name");
+  if (!IsHttpToken(name)) return Fail(400, "invalid header field name");
   const std::string_view value = TrimOws(line.substr(colon + 1));
   for (unsigned char c : value) {
     if (!IsFieldValueByte(c)) return Fail(400, "invalid byte in header field value");
