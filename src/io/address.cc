@@ -9,12 +9,9 @@
 #include "absl/strings/str_cat.h"
 
 namespace sluice {
+namespace {
 
-int SocketAddress::port() const {
-  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
-}
-
+// The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1"), or "-".
 std::string HostText(const sockaddr* addr) {
   char host[INET6_ADDRSTRLEN] = {};
   if (addr->sa_family == AF_INET) {
@@ -26,6 +23,13 @@ std::string HostText(const sockaddr* addr) {
     return "-";
   }
   return host;
+}
+
+}  // namespace
+
+int SocketAddress::port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
 }
 
 std::string SocketAddress::ToString() const {

@@ -116,10 +116,11 @@ void AccessLogWriter::Log(const Entry& e) {
 }
 
 void AccessLogWriter::AppendCombined(const Entry& e) {
-  if (e.now != time_cached_) {
-    time_cached_ = e.now;
+  const time_t now = static_cast<time_t>(e.unix_ms / 1000);
+  if (now != time_cached_) {
+    time_cached_ = now;
     struct tm tm;
-    gmtime_r(&e.now, &tm);
+    gmtime_r(&now, &tm);
     strftime(time_text_, sizeof(time_text_), "%d/%b/%Y:%H:%M:%S +0000", &tm);
   }
   // $remote_addr - $remote_user [$time_local] "$request" $status

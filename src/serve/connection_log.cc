@@ -49,8 +49,7 @@ void Connection::LogAccess() {
   const IpAddress* client = Client();
   e.client = client != nullptr ? std::string_view(client_text, client->Format(client_text)) : "-";
   if (client_forwarded_) e.peer = std::string_view(peer_text, peer_.Format(peer_text));
-  e.now = host_->date().now();
-  // Milliseconds for JSON's time: CLOCK_REALTIME is a vDSO read, no syscall.
+  // Wall-clock time in milliseconds: CLOCK_REALTIME is a vDSO read, no syscall.
   timespec wall;
   clock_gettime(CLOCK_REALTIME, &wall);
   e.unix_ms = static_cast<int64_t>(wall.tv_sec) * 1000 + wall.tv_nsec / 1000000;

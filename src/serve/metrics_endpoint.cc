@@ -11,7 +11,6 @@
 
 #include "sluice/base/clock.h"
 #include "sluice/base/ip_address.h"
-#include "sluice/io/address.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/connection.h"
 #include "sluice/serve/connection_host.h"

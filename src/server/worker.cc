@@ -201,43 +201,40 @@ void Worker::SubmitMetricsAccept() {
                                  SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
+bool Worker::TakeAccepted(int fd, bool metrics_only) {
+  if (stopping_) {
+    loop_.CloseLater(fd);
+    return false;
+  }
+  if (!MakeRoom()) {
+    metrics_.rejected_total.Add();
+    loop_.CloseLater(fd);
+    return false;
+  }
+  metrics_.accepted_total.Add();
+  Allocate()->Start(fd, metrics_only);
+  return true;
+}
+
 void Worker::OnAccept(Operation* op, int res, uint32_t flags) {
   if (op == &metrics_accept_op_) {
     // The metrics listener: few clients and no back-off dance, but its
     // sockets count against --max_connections like any other.
-    if (res >= 0) {
-      if (stopping_) {
-        loop_.CloseLater(res);
-      } else if (!MakeRoom()) {
-        metrics_.rejected_total.Add();
-        loop_.CloseLater(res);
-      } else {
-        metrics_.accepted_total.Add();
-        Allocate()->Start(res, /*metrics_only=*/true);
-      }
-    }
+    if (res >= 0) TakeAccepted(res, /*metrics_only=*/true);
     if (!(flags & IORING_CQE_F_MORE) && !stopping_) SubmitMetricsAccept();
     return;
   }
   if (res >= 0) {
-    if (stopping_) {
-      loop_.CloseLater(res);
-    } else if (!MakeRoom()) {
-      // Over the limit with nobody idle to make room for: refuse this one
-      // and stop accepting until a connection closes.
-      metrics_.rejected_total.Add();
-      loop_.CloseLater(res);
+    if (!TakeAccepted(res, /*metrics_only=*/false)) {
+      // Over the limit with nobody idle to make room for: stop accepting
+      // until a connection closes.
+      if (!stopping_) PauseAccept();
+    } else if (active_ >= max_active_ && idle_.empty()) {
       PauseAccept();
-    } else {
-      metrics_.accepted_total.Add();
-      Allocate()->Start(res, /*metrics_only=*/false);
-      if (active_ >= max_active_ && idle_.empty()) {
-        PauseAccept();
-      } else if ((flags & IORING_CQE_F_MORE) && active_ + kAcceptHeadroom >= max_active_) {
-        // Close to the limit: end the multishot accept; its last completion
-        // re-arms it single-shot.
-        loop_.Cancel(&accept_op_);
-      }
+    } else if ((flags & IORING_CQE_F_MORE) && active_ + kAcceptHeadroom >= max_active_) {
+      // Close to the limit: end the multishot accept; its last completion
+      // re-arms it single-shot.
+      loop_.Cancel(&accept_op_);
     }
   } else if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
     // Out of descriptors or memory: back off instead of spinning, keep

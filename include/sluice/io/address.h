@@ -24,9 +24,6 @@ struct SocketAddress {
 // "HOST:PORT" with an IPv4 literal, "[V6]:PORT", or "localhost:PORT".
 absl::StatusOr<SocketAddress> ParseListenAddress(std::string_view text);
 
-// The numeric host of an AF_INET/AF_INET6 address ("127.0.0.1", "::1"), or "-".
-std::string HostText(const sockaddr* addr);
-
 }  // namespace sluice
 
 #endif  // SLUICE_IO_ADDRESS_H_

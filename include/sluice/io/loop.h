@@ -85,7 +85,6 @@ class Loop {
   int64_t now_s() const { return now_ns_ / 1000000000; }
   unsigned sq_ready() { return io_uring_sq_ready(&ring_); }
   unsigned cq_overflow() const { return *ring_.cq.koverflow; }
-  uint64_t in_flight(OpKind kind) const { return (*in_flight_)[static_cast<size_t>(kind)].Get(); }
 
 #ifdef SLUICE_CHAOS
   Chaos& chaos() { return chaos_; }

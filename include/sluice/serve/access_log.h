@@ -72,8 +72,7 @@ class AccessLogWriter final : public CompletionHandler {
   struct Entry {
     std::string_view client;  // The client's address ("-" when unknown).
     std::string_view peer;    // The socket peer's, when it differs (a proxy); else empty.
-    time_t now = 0;           // Wall-clock seconds of the response's end.
-    int64_t unix_ms = 0;      // The same in milliseconds (JSON's time).
+    int64_t unix_ms = 0;      // Wall-clock time of the response's end.
     RequestLine request;
     int status = 0;
     uint64_t body_bytes = 0;

@@ -64,6 +64,9 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   // Below this worker's share of --max_connections, or made so by closing
   // the longest-idle keep-alive connection: a new socket may be taken.
   bool MakeRoom();
+  // An accepted socket: started as a connection, or closed (draining, or no
+  // room) and counted. True when started.
+  bool TakeAccepted(int fd, bool metrics_only);
   void SubmitWake();
   void OnWake(int res);
   void SubmitTick();
