@@ -165,7 +165,7 @@ absl::StatusOr<CorsPolicy> CorsPolicy::Create(const CorsSpec& spec) {
 bool CorsPolicy::OriginAllowed(std::string_view origin) const {
   if (any_origin_) return true;
   for (const std::string& o : origins_) {
-    if (AsciiEqualsIgnoreCase(o, origin)) return true;
+    if (EqualsIgnoreCase(o, origin)) return true;
   }
   return false;
 }
@@ -173,7 +173,7 @@ bool CorsPolicy::OriginAllowed(std::string_view origin) const {
 bool CorsPolicy::HeaderAllowed(std::string_view name) const {
   if (any_header_) return true;
   for (const std::string& h : headers_) {
-    if (AsciiEqualsIgnoreCase(h, name)) return true;
+    if (EqualsIgnoreCase(h, name)) return true;
   }
   return false;
 }

@@ -46,7 +46,7 @@ std::string AsciiLower(std::string_view s) {
   return out;
 }
 
-bool AsciiEqualsIgnoreCase(std::string_view a, std::string_view b) {
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     char x = a[i];

@@ -610,7 +610,7 @@ absl::Status Loader::HeaderMap(const toml::node& n, std::string_view name,
                                 "characters, nor start or end with a space or tab"));
     }
     for (const HeaderField& f : *out) {
-      if (AsciiEqualsIgnoreCase(f.name, key.str())) {
+      if (EqualsIgnoreCase(f.name, key.str())) {
         return Error(key.source(), absl::StrCat(std::string(name), " names ", Quoted(key.str()),
                                                 " twice (field names are case-insensitive)"));
       }

@@ -18,7 +18,7 @@ bool IsHttpFieldValue(std::string_view s);
 
 // ASCII lower-case copy; header names and host names compare case-insensitively.
 std::string AsciiLower(std::string_view s);
-bool AsciiEqualsIgnoreCase(std::string_view a, std::string_view b);
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 }  // namespace sluice
 

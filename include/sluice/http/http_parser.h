@@ -11,6 +11,8 @@
 #include <span>
 #include <string_view>
 
+#include "sluice/http/field_syntax.h"  // EqualsIgnoreCase, IsHttpToken.
+
 namespace sluice {
 
 enum class Method : uint8_t {
@@ -148,9 +150,6 @@ class RequestParser {
   int error_status_ = 0;
   std::string_view error_reason_;
 };
-
-// Case-insensitive ASCII comparison.
-bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
 // Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
 std::string_view TrimOws(std::string_view v);
