@@ -9,18 +9,12 @@
 namespace sluice {
 namespace {
 
-std::string_view TrimSpaces(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
 // Calls f(item) for each comma-separated item of `value`, trimmed.
 template <typename F>
 void ForEachItem(std::string_view value, F f) {
   while (true) {
     const size_t comma = value.find(',');
-    f(TrimSpaces(value.substr(0, comma)));
+    f(TrimOws(value.substr(0, comma)));
     if (comma == std::string_view::npos) return;
     value.remove_prefix(comma + 1);
   }
@@ -203,7 +197,7 @@ std::optional<IpAddress> FromForwarded(std::span<const std::string_view> lines,
 
 std::optional<IpAddress> FromXRealIp(std::span<const std::string_view> lines) {
   if (lines.size() != 1) return std::nullopt;
-  return ParseNode(TrimSpaces(lines[0]), Syntax::kXForwardedFor);
+  return ParseNode(TrimOws(lines[0]), Syntax::kXForwardedFor);
 }
 
 }  // namespace

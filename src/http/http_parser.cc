@@ -77,12 +77,6 @@ std::string_view MethodName(Method m) {
   return "UNKNOWN";
 }
 
-std::string_view TrimOws(std::string_view v) {
-  while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
-  while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) v.remove_suffix(1);
-  return v;
-}
-
 bool Request::KeepAlive() const {
   if (connection_close) return false;
   if (version_minor >= 1) return true;

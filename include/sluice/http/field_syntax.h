@@ -20,6 +20,9 @@ bool IsHttpFieldValue(std::string_view s);
 std::string AsciiLower(std::string_view s);
 bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 
+// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
+std::string_view TrimOws(std::string_view v);
+
 }  // namespace sluice
 
 #endif  // SLUICE_HTTP_FIELD_SYNTAX_H_

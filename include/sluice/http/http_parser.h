@@ -11,7 +11,7 @@
 #include <span>
 #include <string_view>
 
-#include "sluice/http/field_syntax.h"  // EqualsIgnoreCase, IsHttpToken.
+#include "sluice/http/field_syntax.h"  // EqualsIgnoreCase, IsHttpToken, TrimOws.
 
 namespace sluice {
 
@@ -150,9 +150,6 @@ class RequestParser {
   int error_status_ = 0;
   std::string_view error_reason_;
 };
-
-// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
-std::string_view TrimOws(std::string_view v);
 
 }  // namespace sluice
 
