@@ -55,6 +55,11 @@ TEST(ConfigFileTest, FlagKeysMatchMainCc) {
        it != std::sregex_iterator(); ++it, ++seen) {
     const std::string type = (*it)[1];
     const std::string name = (*it)[2];
+    if (name == "config" || name == "check_config") {
+      // About the file itself: not keys in it.
+      --seen;
+      continue;
+    }
     const FlagType want = type == "std::string"      ? FlagType::kString
                           : type == "int"            ? FlagType::kInt
                           : type == "int64_t"        ? FlagType::kInt64

@@ -53,6 +53,9 @@ constexpr FieldEntry kFields[] = {
     {"referer", Field::kReferer},
     {"accept", Field::kAccept},
     {"x-request-id", Field::kXRequestId},
+    {"origin", Field::kOrigin},
+    {"access-control-request-method", Field::kAccessControlRequestMethod},
+    {"access-control-request-headers", Field::kAccessControlRequestHeaders},
 };
 
 // Content-Length = 1*DIGIT (RFC 9110 §8.6). More than 18 digits is refused

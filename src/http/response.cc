@@ -16,8 +16,14 @@ std::string_view ReasonPhrase(int status) {
       return "Partial Content";
     case 301:
       return "Moved Permanently";
+    case 302:
+      return "Found";
     case 304:
       return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
     case 400:
       return "Bad Request";
     case 403:

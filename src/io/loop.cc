@@ -2,10 +2,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "sluice/base/check.h"
 #include "sluice/base/clock.h"
 #include "sluice/base/log.h"
 
@@ -102,23 +104,34 @@ bool Loop::SubmitAndWait(unsigned wait_nr) {
   return true;
 }
 
-unsigned Loop::ReapCompletions(const Operation* first) {
+void Loop::AddPriorityOp(const Operation* op) {
+  SLUICE_CHECK(priority_ops_.size() < kPriorityOpsMax, "too many priority operations");
+  priority_ops_.push_back(op);
+}
+
+void Loop::RemovePriorityOp(const Operation* op) { std::erase(priority_ops_, op); }
+
+unsigned Loop::ReapCompletions() {
   unsigned head;
   unsigned count = 0;
   io_uring_cqe* cqe;
-  const io_uring_cqe* first_cqe = nullptr;
-  if (first != nullptr) {
+  // The priority CQEs already dispatched (a poll is single-shot: one each).
+  const io_uring_cqe* done[kPriorityOpsMax];
+  size_t done_count = 0;
+  if (!priority_ops_.empty()) {
     io_uring_for_each_cqe(&ring_, head, cqe) {
-      if (io_uring_cqe_get_data(cqe) == first) {
-        first_cqe = cqe;
-        Dispatch(cqe);
-        break;
+      const void* data = io_uring_cqe_get_data(cqe);
+      if (std::find(priority_ops_.begin(), priority_ops_.end(), data) == priority_ops_.end()) {
+        continue;
       }
+      done[done_count++] = cqe;
+      Dispatch(cqe);
+      if (done_count == priority_ops_.size() || done_count == kPriorityOpsMax) break;
     }
   }
   io_uring_for_each_cqe(&ring_, head, cqe) {
     ++count;
-    if (cqe == first_cqe) continue;
+    if (done_count > 0 && std::find(done, done + done_count, cqe) != done + done_count) continue;
 #ifdef SLUICE_CHAOS
     // The CQE is copied: the held ones outlive this batch's CQ slots.
     ChaosCqe c{cqe->user_data, cqe->res, cqe->flags};

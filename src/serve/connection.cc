@@ -308,10 +308,15 @@ void Connection::ResponseDone() {
 
 void Connection::ReleaseFile() {
   if (rs_ == nullptr) return;
-  FileCache& cache = host_->file_cache();
-  cache.Release(rs_->tx.file);
-  cache.Release(rs_->lookup.loading);
-  rs_->tx.file = rs_->lookup.loading = nullptr;
+  if (RootFiles* files = rs_->lookup.files) {
+    files->cache().Release(rs_->tx.file);
+    files->cache().Release(rs_->lookup.loading);
+    rs_->tx.file = rs_->lookup.loading = nullptr;
+    host_->ReleaseRoot(files);
+    rs_->lookup.files = nullptr;
+  }
+  SLUICE_CHECK(rs_->tx.file == nullptr && rs_->lookup.loading == nullptr,
+               "files are held only with their root");
   if (rs_->tx.has_pipe) {
     // Bytes still in the pipe belong to this response only: such a pipe is
     // closed, never lent to the next one.

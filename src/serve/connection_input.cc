@@ -286,6 +286,7 @@ void Connection::Parse(bool deadline_passed) {
 void Connection::HandleRequest() {
   const Request& r = rs_->input.parser.request();
   rs_->input.consumed = r.head_bytes;
+  ClearRules();
   ResolveClient();
   switch (r.method) {
     case Method::kGet:
@@ -399,8 +400,12 @@ void Connection::Dispatch() {
     case Method::kHead:
       break;
     case Method::kOptions:
-      RespondOptions();
-      return;
+      // The server's own options; a path's go on to its rules (CORS).
+      if (r.target == "*") {
+        RespondOptions();
+        return;
+      }
+      break;
     case Method::kUnknown:
       RespondError(501, !rs_->response.keep_alive);
       return;
@@ -430,6 +435,11 @@ void Connection::Dispatch() {
   if (rs_->lookup.resolved.has_dot_segment) {
     // Dotfiles and dot-directories (.git, .env, .htpasswd) are never served.
     RespondError(404, !rs_->response.keep_alive);
+    return;
+  }
+  if (ApplySiteAndRules()) return;  // A redirect or a CORS preflight answered it.
+  if (r.method == Method::kOptions) {
+    RespondOptions();
     return;
   }
   StartFile();

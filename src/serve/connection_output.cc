@@ -108,6 +108,7 @@ void Connection::FinishHead() {
 }
 
 void Connection::SendSegments() {
+  if (rs_->lookup.rules.any) ApplyRuleHeaders();
   host_->metrics().CountRequest(rs_->response.method_class, rs_->response.status);
   rs_->response.response_bytes = 0;
   SetDeadline(host_->config().send_timeout);

@@ -64,10 +64,16 @@ FileCache::FileCache(Loop* loop, WorkerMetrics* metrics, size_t entries_max,
                [this](int wd) { inotify_rm_watch(inotify_fd_, wd); }) {
   inotify_op_.owner = this;
   inotify_poll_op_.owner = this;
+  loop_->AddPriorityOp(&inotify_poll_op_);
 }
 
 FileCache::~FileCache() {
+  loop_->RemovePriorityOp(&inotify_poll_op_);
   Clear();
+  // This cache's share of the worker's gauges goes with it.
+  map_.clear();
+  content_bytes_ = 0;
+  UpdateSizeMetrics();
   if (inotify_fd_ >= 0) close(inotify_fd_);
 }
 
@@ -345,8 +351,13 @@ void FileCache::Publish(FileInfo* info) {
 }
 
 void FileCache::UpdateSizeMetrics() {
-  metrics_->file_cache_entries.Set(map_.size());
-  metrics_->file_cache_content_bytes.Set(content_bytes_);
+  // A worker has a cache per document root: the gauges are their sum.
+  metrics_->file_cache_entries.Set(metrics_->file_cache_entries.Get() - reported_entries_ +
+                                   map_.size());
+  metrics_->file_cache_content_bytes.Set(metrics_->file_cache_content_bytes.Get() -
+                                         reported_content_bytes_ + content_bytes_);
+  reported_entries_ = map_.size();
+  reported_content_bytes_ = content_bytes_;
 }
 
 void FileCache::EvictToFit() {

@@ -59,7 +59,7 @@ void Connection::StartFile() {
 // when it has a fresh answer, else OPENAT2 → STATX (→ READ for a small file).
 void Connection::Resolve() {
   const int64_t now_ns = host_->loop().now_ns();  // This batch's time.
-  if (FileInfo* hit = host_->file_cache().Find(rs_->lookup.open_path, now_ns)) {
+  if (FileInfo* hit = rs_->lookup.files->cache().Find(rs_->lookup.open_path, now_ns)) {
     if (hit->has_content) {
       // With many small files cached, the bytes are usually not in the CPU's
       // caches: start fetching them now, so they arrive while the head is
@@ -70,7 +70,7 @@ void Connection::Resolve() {
     OnResolved(hit);
     return;
   }
-  rs_->lookup.loading = host_->file_cache().Create(rs_->lookup.open_path, now_ns);
+  rs_->lookup.loading = rs_->lookup.files->cache().Create(rs_->lookup.open_path, now_ns);
   SubmitOpen();
 }
 
@@ -78,8 +78,8 @@ void Connection::SubmitOpen() {
   state_ = State::kOpening;
   // The root's path changed and is being resolved again: the request waits
   // for the new root rather than opening in the old one.
-  if (!host_->document_root().ready()) {
-    host_->document_root().Wait(this);
+  if (!rs_->lookup.files->root().ready()) {
+    rs_->lookup.files->root().Wait(this);
     return;
   }
   SubmitOpenAt();
@@ -106,7 +106,7 @@ void Connection::SubmitOpenAt() {
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kOpen);
   // Held until the entry dies: io_uring reads the dirfd when the OPENAT2
   // runs, perhaps later in io-wq.
-  rs_->lookup.loading->root = host_->document_root().Acquire();
+  rs_->lookup.loading->root = rs_->lookup.files->root().Acquire();
   io_uring_prep_openat2(sqe, rs_->lookup.loading->root->fd, rs_->lookup.loading->key.c_str(),
                         &rs_->lookup.how);
 }
@@ -196,7 +196,7 @@ void Connection::OnReadFile(int res) {
 void Connection::FinishLoad() {
   FileInfo* info = rs_->lookup.loading;
   rs_->lookup.loading = nullptr;
-  host_->file_cache().Publish(info);
+  rs_->lookup.files->cache().Publish(info);
   OnResolved(info);
 }
 
@@ -205,26 +205,26 @@ void Connection::OnResolved(FileInfo* info) {
     if (info->is_regular()) {
       // The sibling is the representation; the original's path still gives
       // the Content-Type.
-      host_->file_cache().Release(rs_->tx.file);
+      rs_->lookup.files->cache().Release(rs_->tx.file);
       rs_->tx.file = info;
       rs_->lookup.coding = rs_->lookup.codings.order[rs_->lookup.coding_next - 1];
       ServeRepresentation();
     } else {
-      host_->file_cache().Release(info);
+      rs_->lookup.files->cache().Release(info);
       TryNextCoding();  // No such sibling: next choice.
     }
     return;
   }
   if (info->error != 0) {
     const int status = StatusForOpenError(info->error);
-    host_->file_cache().Release(info);
+    rs_->lookup.files->cache().Release(info);
     RespondError(status, !rs_->response.keep_alive);
     return;
   }
   if (info->is_regular()) {
     if (rs_->lookup.resolved.trailing_slash && !rs_->lookup.opening_index) {
       // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
-      host_->file_cache().Release(info);
+      rs_->lookup.files->cache().Release(info);
       RespondError(404, !rs_->response.keep_alive);
       return;
     }
@@ -232,14 +232,14 @@ void Connection::OnResolved(FileInfo* info) {
     const Request& r = rs_->input.parser.request();
     rs_->lookup.coding_next = 0;
     rs_->lookup.codings =
-        host_->config().precompressed
+        rs_->lookup.generation->precompressed
             ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
             : CodingChoice();
     TryNextCoding();
     return;
   }
   const bool directory = info->is_directory();
-  host_->file_cache().Release(info);
+  rs_->lookup.files->cache().Release(info);
   if (directory && !rs_->lookup.opening_index) {
     if (!rs_->lookup.resolved.trailing_slash) {
       RespondRedirect();
@@ -273,7 +273,6 @@ void Connection::TryNextCoding() {
 }
 
 void Connection::ServeRepresentation() {
-  const ServerConfig& config = host_->config();
   FilePlanInput in;
   in.request = &rs_->input.parser.request();
   in.file.size = rs_->tx.file->size;
@@ -287,9 +286,10 @@ void Connection::ServeRepresentation() {
   in.common = Common(200);
   in.head_only = rs_->response.head_only;
   in.random = host_->NextRandom();
-  in.cache_control = config.cache_control;
-  in.precompressed = config.precompressed;
-  in.max_ranges = config.max_ranges;
+  const ServeGeneration& gen = *rs_->lookup.generation;
+  in.cache_control = gen.cache_control;
+  in.precompressed = gen.precompressed;
+  in.max_ranges = gen.max_ranges;
   const FilePlan plan = PlanFileResponse(in, &rs_->tx.out, &rs_->tx.segments);
   rs_->response.status = plan.status;
   rs_->response.head_len = plan.head_len;

@@ -334,6 +334,15 @@ std::string RenderMetricsJson(const ServerInfo& info,
       {"kernel_release", info.kernel},
       {"start_time", Rfc3339(info.start_time_unix)},
       {"start_time_unix_seconds", info.start_time_unix}};
+  {
+    const ConfigStatus none;
+    const ConfigStatus& c = info.config != nullptr ? *info.config : none;
+    const int64_t loaded = c.loaded_unix.load() != 0 ? c.loaded_unix.load() : info.start_time_unix;
+    root["server"]["config"] = {
+        {"generation", c.generation.load()},
+        {"loaded_time_unix_seconds", loaded},
+        {"reloads_total", {{"ok", c.reloads_ok.load()}, {"error", c.reloads_error.load()}}}};
+  }
   Json jw = Json::array();
   // Every worker's cells are read once, and the totals summed from those
   // reads, so they add up exactly even while the workers keep counting.
@@ -397,6 +406,24 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
                static_cast<double>(now_monotonic_ns - info.start_monotonic_ns) / 1e9);
   AppendHelp(&out, "sluice_threads", "gauge", "Worker threads, one io_uring each.");
   AppendMetric(&out, "sluice_threads", "", info.threads);
+  {
+    const ConfigStatus none;
+    const ConfigStatus& c = info.config != nullptr ? *info.config : none;
+    const int64_t loaded = c.loaded_unix.load() != 0 ? c.loaded_unix.load() : info.start_time_unix;
+    AppendHelp(&out, "sluice_config_generation", "gauge",
+               "Configuration generation in force (1 at start, +1 per successful reload).");
+    AppendMetric(&out, "sluice_config_generation", "", static_cast<double>(c.generation.load()));
+    AppendHelp(&out, "sluice_config_last_reload_success_timestamp_seconds", "gauge",
+               "When the configuration in force was loaded, Unix seconds.");
+    AppendMetric(&out, "sluice_config_last_reload_success_timestamp_seconds", "",
+                 static_cast<double>(loaded));
+    AppendHelp(&out, "sluice_config_reloads_total", "counter",
+               "Configuration reloads (SIGHUP) by result; on error the old one stays.");
+    AppendMetric(&out, "sluice_config_reloads_total", "result=\"ok\"",
+                 static_cast<double>(c.reloads_ok.load()));
+    AppendMetric(&out, "sluice_config_reloads_total", "result=\"error\"",
+                 static_cast<double>(c.reloads_error.load()));
+  }
 
   // Requests by code and method, summed over workers.
   std::map<std::pair<int, std::string>, uint64_t> requests;

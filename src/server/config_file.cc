@@ -103,67 +103,12 @@ std::string_view TypeName(const toml::node& node) {
   }
 }
 
-bool IsHostLabelByte(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-}
-
-// Lower-case dot-separated labels, or a bracketed IPv6 literal.
-bool IsHostName(std::string_view host) {
-  if (host.empty() || host.size() > ConfigLimits::kHostBytesMax) return false;
-  if (host.front() == '[') {
-    if (host.size() < 4 || host.back() != ']') return false;
-    return std::all_of(host.begin() + 1, host.end() - 1, [](char c) {
-      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || c == ':' || c == '.';
-    });
-  }
-  size_t label = 0;
-  for (char c : host) {
-    if (c == '.') {
-      if (label == 0) return false;
-      label = 0;
-    } else if (!IsHostLabelByte(c) || ++label > 63) {
-      return false;
-    }
-  }
-  return label > 0;
-}
-
 }  // namespace
 
 std::span<const FlagKey> ConfigFlagKeys() { return kFlagKeys; }
 
-std::string NormaliseHost(std::string_view host) {
-  std::string h = AsciiLower(host);
-  if (!h.empty() && h.front() == '[') {
-    const size_t close = h.find(']');
-    if (close == std::string::npos) return "";
-    const std::string_view after = std::string_view(h).substr(close + 1);
-    if (!after.empty() && (after[0] != ':' || after.size() == 1)) return "";
-    h.resize(close + 1);
-  } else if (const size_t colon = h.find(':'); colon != std::string::npos) {
-    const std::string_view port = std::string_view(h).substr(colon + 1);
-    if (port.empty() || port.size() > 5 ||
-        !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      return "";
-    }
-    h.resize(colon);
-  }
-  if (!h.empty() && h.back() == '.' && h.front() != '[') h.pop_back();
-  return IsHostName(h) ? h : "";
-}
-
 const SiteConfig* ConfigFile::SelectSite(std::string_view host_header) const {
-  if (sites.empty()) return nullptr;
-  const std::string host = NormaliseHost(host_header);
-  if (!host.empty()) {
-    if (auto it = exact_hosts_.find(host); it != exact_hosts_.end()) return &sites[it->second];
-    // Leftmost dot first: the longest suffix wins.
-    for (size_t dot = host.find('.'); dot != std::string::npos; dot = host.find('.', dot + 1)) {
-      auto it = wildcard_hosts_.find(host.substr(dot + 1));
-      if (it != wildcard_hosts_.end()) return &sites[it->second];
-    }
-  }
-  return &sites[default_site_];
+  return sites.empty() ? nullptr : &sites[index_.Select(host_header)];
 }
 
 namespace {
@@ -747,18 +692,8 @@ absl::StatusOr<ConfigFile> ParseConfigText(std::string_view text, std::string_vi
   config.path = file;
   Loader loader(file_name);
   if (absl::Status st = loader.Root(parsed.table(), &config); !st.ok()) return st;
-  for (size_t i = 0; i < config.sites.size(); ++i) {
-    const SiteConfig& site = config.sites[i];
-    if (site.is_default) config.default_site_ = i;
-    for (const std::string& host : site.hosts) {
-      // The loader refused duplicates, naming both places.
-      if (host.starts_with("*.")) {
-        config.wildcard_hosts_.emplace(host.substr(2), i);
-      } else {
-        config.exact_hosts_.emplace(host, i);
-      }
-    }
-  }
+  // The loader refused duplicate host names, naming both places.
+  config.index_ = SiteIndex(config.sites);
   return config;
 }
 

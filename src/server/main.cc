@@ -1,13 +1,18 @@
 // sluice: command-line flags → ServerConfig → RunServer.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/private_handle_accessor.h"
 #include "absl/flags/internal/program_name.h"
 #include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
@@ -18,6 +23,8 @@
 #include "sluice/http/mime.h"
 #include "sluice/http/range.h"
 #include "sluice/io/ring.h"
+#include "sluice/server/config_file.h"
+#include "sluice/server/generation.h"
 #include "sluice/server/listener.h"
 #include "sluice/server/server.h"
 
@@ -114,6 +121,13 @@ ABSL_FLAG(std::string, cache_control, "",
           "Cache-Control value sent with files (and their 304s); empty: none.");
 ABSL_FLAG(bool, precompressed, true,
           "Serve FILE.br or FILE.gz in place of FILE when the client accepts that encoding.");
+ABSL_FLAG(std::string, config, "",
+          "A configuration file (TOML; docs/sluice.example.toml has every key): top-level keys "
+          "are these flags, [[site]] tables virtual hosts and their rules. A flag given on the "
+          "command line overrides the file. SIGHUP reloads it.");
+ABSL_FLAG(bool, check_config, false,
+          "Validate --config (and the flags) as a start would, print 'FILE: ok' and exit 0, or "
+          "print what is wrong (FILE:LINE:COL: ...) and exit 2; nothing is served.");
 ABSL_FLAG(std::string, mime_types, "",
           "A types file in nginx's mime.types format whose entries override the built-in "
           "table.");
@@ -311,9 +325,16 @@ absl::Status ReadResponseFlags(sluice::ServerConfig* config) {
     }
   }
   config->precompressed = absl::GetFlag(FLAGS_precompressed);
+  return absl::OkStatus();
+}
+
+// At start-up only: the table is shared by the workers without a lock, so a
+// reload never touches it (a changed mime_types needs a restart).
+absl::Status LoadMimeTypesFlag() {
   if (const std::string types = absl::GetFlag(FLAGS_mime_types); !types.empty()) {
-    if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok())
+    if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok()) {
       return Invalid(std::string(st.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -336,6 +357,97 @@ absl::StatusOr<sluice::ServerConfig> ConfigFromFlags() {
   return config;
 }
 
+// The settings a reload applies; any other that changes takes a restart.
+constexpr std::string_view kReloadableFlags[] = {"root", "cache_control", "precompressed",
+                                                 "max_ranges"};
+
+// The configuration file under the command line: every key of the file
+// whose flag the command line did not give sets that flag; every other
+// such flag goes back to its default (a key removed from the file between
+// reloads stops applying). Main thread only.
+absl::Status ApplyFileFlags(const sluice::ConfigFile& file) {
+  for (const sluice::FlagKey& key : sluice::ConfigFlagKeys()) {
+    const std::string name(key.name);
+    absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    if (flag == nullptr) return absl::InternalError(absl::StrCat("no flag --", name));
+    if (absl::flags_internal::PrivateHandleAccessor::IsSpecifiedOnCommandLine(*flag)) continue;
+    std::string value = flag->DefaultValue();
+    for (const sluice::FlagSetting& setting : file.flags) {
+      if (setting.name == key.name) value = setting.text;
+    }
+    std::string error;
+    if (!flag->ParseFrom(value, &error)) {
+      return Invalid(absl::StrCat(file.path, ": ", name, ": ", error));
+    }
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::pair<std::string, std::string>> FlagValues() {
+  std::vector<std::pair<std::string, std::string>> values;
+  for (const sluice::FlagKey& key : sluice::ConfigFlagKeys()) {
+    if (absl::CommandLineFlag* flag = absl::FindCommandLineFlag(std::string(key.name))) {
+      values.emplace_back(std::string(key.name), flag->CurrentValue());
+    }
+  }
+  return values;
+}
+
+// --config read and applied under the command line, then every flag into
+// settings; with no --config, the flags alone.
+absl::StatusOr<sluice::LoadedConfig> LoadConfig(const std::string& path) {
+  sluice::LoadedConfig loaded;
+  if (!path.empty()) {
+    absl::StatusOr<sluice::ConfigFile> file = sluice::LoadConfigFile(path);
+    if (!file.ok()) return file.status();
+    if (absl::Status st = ApplyFileFlags(*file); !st.ok()) return st;
+    loaded.sites = std::move(file->sites);
+  }
+  absl::StatusOr<sluice::ServerConfig> config = ConfigFromFlags();
+  if (!config.ok()) {
+    return Invalid(path.empty() ? std::string(config.status().message())
+                                : absl::StrCat(path, ": ", config.status().message()));
+  }
+  loaded.config = *std::move(config);
+  return loaded;
+}
+
+// The loader SIGHUP calls: the file again, and which changed settings a
+// reload cannot apply, against the values the server started with.
+sluice::ConfigLoader MakeReloader(const std::string& path) {
+  if (path.empty()) return nullptr;
+  const auto started_with = FlagValues();
+  return [path, started_with]() -> absl::StatusOr<sluice::LoadedConfig> {
+    absl::StatusOr<sluice::LoadedConfig> loaded = LoadConfig(path);
+    if (!loaded.ok()) return loaded.status();
+    const auto now = FlagValues();
+    for (size_t i = 0; i < now.size() && i < started_with.size(); ++i) {
+      const bool reloadable = std::find(std::begin(kReloadableFlags), std::end(kReloadableFlags),
+                                        now[i].first) != std::end(kReloadableFlags);
+      if (!reloadable && now[i].second != started_with[i].second) {
+        loaded->restart_needed.push_back(now[i].first);
+      }
+    }
+    return loaded;
+  };
+}
+
+// --check-config: what a start would check short of binding: the file, the
+// flags, every site's root, the listen addresses' syntax.
+int CheckConfig(const std::string& path, const sluice::LoadedConfig& loaded) {
+  absl::Status st = sluice::BuildGeneration(loaded.config, loaded.sites, 1).status();
+  for (const std::string& address : {loaded.config.listen, loaded.config.metrics_listen}) {
+    if (!st.ok() || address.empty()) continue;
+    st = sluice::ParseListenAddress(address).status();
+  }
+  if (!st.ok()) {
+    std::cerr << (path.empty() ? "" : path + ": ") << st.message() << "\n";
+    return kExitConfig;
+  }
+  std::cout << (path.empty() ? std::string("flags") : path) << ": ok\n";
+  return EXIT_SUCCESS;
+}
+
 // 0 served and stopped; 3 io_uring refused; 1 an internal failure; 2 any
 // configuration problem (bad flag, missing root, address in use).
 int ExitCodeFor(const absl::Status& st) {
@@ -347,16 +459,31 @@ int ExitCodeFor(const absl::Status& st) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As `nginx -t` users expect to spell it: --check-config is --check_config.
+  static char kCheckConfig[] = "--check_config";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--check-config") == 0) argv[i] = kCheckConfig;
+  }
   SetUpUsage(argv[0]);
   if (PrintedHelp(argc, argv)) return EXIT_SUCCESS;
   absl::ParseCommandLine(argc, argv);
+  const std::string config_path = absl::GetFlag(FLAGS_config);
+  absl::StatusOr<sluice::LoadedConfig> loaded = LoadConfig(config_path);
+  // The file may set log_format: set it up once the file is applied.
   if (!SetUpLogFormat()) return kExitConfig;
-  absl::StatusOr<sluice::ServerConfig> config = ConfigFromFlags();
-  if (!config.ok()) {
-    sluice::LogError(std::string(config.status().message()));
+  if (absl::GetFlag(FLAGS_check_config)) {
+    if (!loaded.ok()) {
+      std::cerr << loaded.status().message() << "\n";
+      return kExitConfig;
+    }
+    return CheckConfig(config_path, *loaded);
+  }
+  if (absl::Status st = loaded.ok() ? LoadMimeTypesFlag() : loaded.status(); !st.ok()) {
+    sluice::LogError(std::string(st.message()));
     return kExitConfig;
   }
-  const absl::Status st = sluice::RunServer(*config);
+  const absl::Status st =
+      sluice::RunServer(loaded->config, std::move(loaded->sites), MakeReloader(config_path));
   if (!st.ok()) sluice::LogError(std::string(st.message()));
   return ExitCodeFor(st);
 }

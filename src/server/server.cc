@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "sluice/base/clock.h"
 #include "sluice/base/log.h"
 #include "sluice/base/unique_fd.h"
@@ -28,6 +29,7 @@
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/health.h"
 #include "sluice/serve/metrics.h"
+#include "sluice/server/generation.h"
 #include "sluice/server/listener.h"
 #include "sluice/server/log_reopener.h"
 #include "sluice/server/worker.h"
@@ -60,18 +62,6 @@ void RaiseFileLimit() {
   }
   getrlimit(RLIMIT_NOFILE, &rl);
   LogInfo(absl::StrCat("file descriptor limit: ", rl.rlim_cur));
-}
-
-absl::StatusOr<UniqueFd> OpenRoot(const std::string& root) {
-  const int fd = open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) return UniqueFd(fd);
-  const int err = errno;
-  if (err == ENOTDIR) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("document root '", root, "' is not a directory"));
-  }
-  return absl::NotFoundError(
-      absl::StrCat("cannot open document root '", root, "': ", strerror(err)));
 }
 
 // Not started as root: --user/--group may only name who we already are.
@@ -134,7 +124,8 @@ std::string KernelRelease() {
 // What start-up opens before any worker exists. Every descriptor is owned
 // here until a worker takes it, so each early return closes them all.
 struct Startup {
-  UniqueFd root;
+  // The first configuration generation: sites, rules, roots opened.
+  std::shared_ptr<ServeGeneration> generation;
   std::vector<UniqueFd> listeners;  // One per worker.
   SocketAddress bound;
   UniqueFd metrics_listener;  // --metrics_listen, or none.
@@ -182,18 +173,13 @@ absl::Status OpenListeners(const ServerConfig& config, Startup* s) {
 
 // Everything that can fail on configuration, checked before anything is
 // logged, so a bad start-up stays one line.
-absl::StatusOr<Startup> Prepare(ServerConfig* config) {
+absl::StatusOr<Startup> Prepare(ServerConfig* config, std::vector<SiteConfig> sites) {
   if (absl::Status st = CheckLimits(*config); !st.ok()) return st;
   Startup s;
-  absl::StatusOr<UniqueFd> root = OpenRoot(config->root);
-  if (!root.ok()) return root.status();
-  s.root = std::move(*root);
-  if (char* cwd = getcwd(nullptr, 0)) {
-    config->root_path = AbsoluteRootPath(config->root, cwd);
-    free(cwd);
-  } else {
-    config->root_path = config->root;
-  }
+  absl::StatusOr<std::shared_ptr<ServeGeneration>> gen =
+      BuildGeneration(*config, std::move(sites), /*id=*/1);
+  if (!gen.ok()) return gen.status();
+  s.generation = std::move(*gen);
   if (absl::Status st = OpenListeners(*config, &s); !st.ok()) return st;
   if (!config->access_log.empty()) {
     absl::StatusOr<std::unique_ptr<AccessLogFile>> log =
@@ -262,7 +248,7 @@ class WorkerThreads {
       const int cpu = cpus.empty() ? -1 : cpus[static_cast<size_t>(i) % cpus.size()];
       const size_t n = static_cast<size_t>(i);
       workers_.push_back(std::make_unique<Worker>(
-          i, cpu, config, s->root.get(), s->listeners[n].Release(),
+          i, cpu, config, s->generation, s->listeners[n].Release(),
           i == 0 ? s->metrics_listener.Release() : -1, s->access_log.get()));
       workers_.back()->set_connections_per_address(s->connections_per_address.get());
       workers_.back()->set_health(&health_);
@@ -290,7 +276,10 @@ class WorkerThreads {
         break;
       }
     }
-    if (failed.ok()) FillRegistry(config, workers_, &registry_);
+    if (failed.ok()) {
+      FillRegistry(config, workers_, &registry_);
+      registry_.info.config = &config_status_;
+    }
     start_serving_ = failed.ok();
     go_.count_down();
     if (!failed.ok()) return failed;
@@ -300,6 +289,10 @@ class WorkerThreads {
   }
   const Worker& first() const { return *workers_[0]; }
   HealthState& health() { return health_; }
+  ConfigStatus& config_status() { return config_status_; }
+  void Reload(const std::shared_ptr<const ServeGeneration>& gen) {
+    for (auto& w : workers_) w->RequestReload(gen);
+  }
   void Stop() {
     for (auto& w : workers_) w->RequestStop();
     Join();
@@ -316,6 +309,7 @@ class WorkerThreads {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   MetricsRegistry registry_;
+  ConfigStatus config_status_;
   std::latch go_{1};
   std::latch armed_;  // Counted down by each worker once it serves.
   bool start_serving_ = false;
@@ -347,10 +341,55 @@ void ReopenAccessLog(AccessLogFile* access_log, LogReopener* reopener) {
   }
 }
 
+// SIGHUP: the configuration is read and built completely first; on any
+// error the running one stays, and the error is one log line and a count.
+class Reloader {
+ public:
+  Reloader(ConfigLoader loader, WorkerThreads* workers)
+      : loader_(std::move(loader)), workers_(workers) {}
+
+  void Reload() {
+    if (!loader_) {
+      LogInfo("received SIGHUP: no configuration file (--config) to reload");
+      return;
+    }
+    ConfigStatus& status = workers_->config_status();
+    absl::StatusOr<LoadedConfig> loaded = loader_();
+    absl::StatusOr<std::shared_ptr<ServeGeneration>> gen =
+        loaded.ok() ? BuildGeneration(loaded->config, std::move(loaded->sites), next_id_)
+                    : absl::StatusOr<std::shared_ptr<ServeGeneration>>(loaded.status());
+    if (!gen.ok()) {
+      status.reloads_error.fetch_add(1);
+      LogError(absl::StrCat("SIGHUP: configuration not reloaded, generation ",
+                            status.generation.load(), " stays: ", gen.status().message()));
+      return;
+    }
+    workers_->Reload(*gen);
+    status.generation.store(next_id_);
+    status.loaded_unix.store(time(nullptr));
+    status.reloads_ok.fetch_add(1);
+    std::string note;
+    if (!loaded->restart_needed.empty()) {
+      note = absl::StrCat("; changed but need a restart (running values kept): ",
+                          absl::StrJoin(loaded->restart_needed, ", "));
+    }
+    LogInfo(absl::StrCat("SIGHUP: configuration generation ", next_id_, " loaded (",
+                         (*gen)->sites.size(), " site(s), ", (*gen)->roots.size(), " root(s))",
+                         note));
+    ++next_id_;
+  }
+
+ private:
+  ConfigLoader loader_;
+  WorkerThreads* workers_;
+  uint64_t next_id_ = 2;
+};
+
 struct SignalContext {
   sigset_t signals;
   AccessLogFile* access_log;
   LogReopener* reopener;
+  Reloader* reloader;
 };
 
 // Waits for a signal until `deadline` (none: forever). Returns the signal
@@ -371,6 +410,10 @@ int WaitForSignal(const SignalContext& c, std::optional<absl::Time> deadline) {
     if (sig == SIGINT || sig == SIGTERM) return sig;
     if (sig == SIGUSR1) {
       ReopenAccessLog(c.access_log, c.reopener);
+      continue;
+    }
+    if (sig == SIGHUP) {
+      c.reloader->Reload();
       continue;
     }
     LogInfo(absl::StrCat("received ", strsignal(sig), ": nothing to do"));
@@ -403,9 +446,10 @@ int AvailableCpuCount() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
-absl::Status RunServer(const ServerConfig& given) {
+absl::Status RunServer(const ServerConfig& given, std::vector<SiteConfig> sites,
+                       ConfigLoader reload) {
   ServerConfig config = given;
-  absl::StatusOr<Startup> startup = Prepare(&config);
+  absl::StatusOr<Startup> startup = Prepare(&config, std::move(sites));
   if (!startup.ok()) return startup.status();
   RaiseFileLimit();
   if (startup->access_log != nullptr && config.access_log != "-" && geteuid() == 0 &&
@@ -426,9 +470,11 @@ absl::Status RunServer(const ServerConfig& given) {
   LogInfo(absl::StrCat("chaos: fault injection on, ", ChaosOptions::Process().Describe()));
 #endif
   LogInfo(absl::StrCat("sluice ", kVersion, " listening on ", startup->bound.ToString(),
-                       " threads=", config.threads, " root=", config.root, " ring=",
+                       " threads=", config.threads, " sites=", startup->generation->sites.size(),
+                       " roots=", absl::StrJoin(startup->generation->roots, ","), " ring=",
                        workers.first().ring_info().setup_flags_text, " kernel=", KernelRelease()));
-  WaitForStop({signals, startup->access_log.get(), startup->reopener.get()}, config,
+  Reloader reloader(std::move(reload), &workers);
+  WaitForStop({signals, startup->access_log.get(), startup->reopener.get(), &reloader}, config,
               &workers.health());
   workers.Stop();
   LogInfo("stopped");

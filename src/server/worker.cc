@@ -22,7 +22,8 @@
 
 namespace sluice {
 
-Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd,
+Worker::Worker(int index, int cpu, const ServerConfig& config,
+               std::shared_ptr<const ServeGeneration> generation, int listen_fd,
                int metrics_listen_fd, AccessLogFile* access_log)
     : ConnectionHost(index, config), cpu_(cpu), listen_fd_(listen_fd) {
   const int threads = std::max(config.threads, 1);
@@ -36,17 +37,7 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
   if (access_log != nullptr) {
     access_log_ = std::make_unique<AccessLogWriter>(&loop_, &metrics_, access_log);
   }
-  // Each worker's own descriptor: each replaces it on its own when the
-  // root's path changes. Start-up, so plain syscalls.
-  struct stat st = {};
-  const int own_root = fcntl(root_fd, F_DUPFD_CLOEXEC, 0);
-  if (own_root >= 0) fstat(own_root, &st);
-  document_root_ = std::make_unique<DocumentRoot>(
-      &loop_, config.root_path.empty() ? config.root : config.root_path, own_root,
-      static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino));
-  file_cache_ = std::make_unique<FileCache>(&loop_, &metrics_, config.file_cache_entries,
-                                            config.file_cache_bytes, config.file_cache_valid,
-                                            document_root_.get());
+  AdoptGeneration(std::move(generation));
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
@@ -94,6 +85,34 @@ absl::Status Worker::Init() {
   return absl::OkStatus();
 }
 
+void Worker::RequestReload(std::shared_ptr<const ServeGeneration> generation) {
+  {
+    std::lock_guard<std::mutex> lock(reload_mu_);
+    pending_generation_ = std::move(generation);
+  }
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(wake_fd_, &one, sizeof(one));
+}
+
+uint64_t Worker::generation_id() const {
+  return adopted_generation_id_.load(std::memory_order_acquire);
+}
+
+void Worker::AdoptPendingGeneration() {
+  std::shared_ptr<const ServeGeneration> next;
+  {
+    std::lock_guard<std::mutex> lock(reload_mu_);
+    next = std::move(pending_generation_);
+  }
+  if (next == nullptr || stopping_) return;
+  const uint64_t id = next->id;
+  AdoptGeneration(std::move(next));
+  // Spare request states let go of the old generation now; states in use
+  // keep theirs until their request ends.
+  for (RequestState* rs : free_request_states_) rs->lookup.generation.reset();
+  adopted_generation_id_.store(id, std::memory_order_release);
+}
+
 void Worker::RequestStop() {
   stop_requested_.store(true, std::memory_order_release);
   const uint64_t one = 1;
@@ -107,8 +126,8 @@ void Worker::RunDeadlines(int64_t now_s) {
 }
 
 void Worker::Run(std::latch* armed) {
-  file_cache_->Start();
-  document_root_->Start(file_cache_.get());
+  StartRoots();
+  adopted_generation_id_.store(generation().id, std::memory_order_release);
   SubmitAccept();
   SubmitMetricsAccept();
   SubmitWake();
@@ -138,8 +157,9 @@ void Worker::Run(std::latch* armed) {
     // A change to the files must be known before any request of the same
     // batch looks at them: a RECV issued inline at submission can post its
     // CQE ahead of an inotify wake-up that happened earlier but ran as
-    // deferred task work. So the inotify poll's CQE goes first.
-    const unsigned count = loop_.ReapCompletions(file_cache_->inotify_poll_op());
+    // deferred task work. So the inotify polls' CQEs go first (each file
+    // cache registers its poll with the loop).
+    const unsigned count = loop_.ReapCompletions();
     if (!waiting_for_buffers_.empty()) RetryWaitingRecvs();
     RecordBatch(count);
   }
@@ -283,6 +303,8 @@ void Worker::OnWake(int res) {
     BeginDrain();
     return;
   }
+  // Between completions: a safe point to switch configurations.
+  AdoptPendingGeneration();
   if (res >= 0 || res == -EINTR || res == -EAGAIN) SubmitWake();
 }
 
@@ -296,7 +318,7 @@ void Worker::SubmitTick() {
 void Worker::OnTick(int /*res*/) {
   if (health_ != nullptr) health_->Beat(index_, MonotonicNanos());
   if (access_log_) access_log_->Tick();
-  document_root_->Tick(loop_.now_ns());
+  TickRoots(loop_.now_ns());
   if (stopping_ && !forced_ && MonotonicNanos() >= drain_deadline_ns_) ForceCloseAll();
   SubmitTick();
 }
@@ -309,8 +331,7 @@ void Worker::BeginDrain() {
   // draining too).
   if (accept_op_.in_flight) loop_.Cancel(&accept_op_);
   if (metrics_accept_op_.in_flight) loop_.Cancel(&metrics_accept_op_);
-  file_cache_->StopWatching();
-  document_root_->Stop();
+  StopRoots();
   for (int* fd : {&listen_fd_, &metrics_listen_fd_}) {
     if (*fd < 0) continue;
     shutdown(*fd, SHUT_RDWR);

@@ -55,6 +55,10 @@ enum class Field : uint8_t {
   kReferer,
   kAccept,
   kXRequestId,  // X-Request-ID: a client's or proxy's id, for the access log.
+  // CORS (http/cors.h): the request's origin, and a preflight's questions.
+  kOrigin,
+  kAccessControlRequestMethod,
+  kAccessControlRequestHeaders,
   kCount,
 };
 

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "sluice/base/cell.h"
@@ -75,10 +76,16 @@ class Loop {
   // Submits and waits for at least `wait_nr` completions; then reads the
   // clock once for the batch. False on an unexpected error (logged).
   bool SubmitAndWait(unsigned wait_nr);
-  // Walks the CQ ring once, dispatching each CQE to its owner, the one
-  // whose user_data is `first` (may be null) ahead of the others; advances
-  // the ring once. Returns the number of CQEs.
-  unsigned ReapCompletions(const Operation* first);
+  // Walks the CQ ring once, dispatching each CQE to its owner, those of the
+  // priority operations ahead of the others; advances the ring once.
+  // Returns the number of CQEs.
+  unsigned ReapCompletions();
+  // Completions of `op` are dispatched ahead of the others of their batch
+  // (an inotify poll: a change must be known before requests of the same
+  // batch look at files). At most kPriorityOpsMax; Remove before `op` dies.
+  static constexpr size_t kPriorityOpsMax = 64;
+  void AddPriorityOp(const Operation* op);
+  void RemovePriorityOp(const Operation* op);
 
   // Monotonic time when the current batch of completions was reaped.
   int64_t now_ns() const { return now_ns_; }
@@ -96,6 +103,7 @@ class Loop {
 #endif
 
  private:
+  std::vector<const Operation*> priority_ops_;
   io_uring_sqe* GetSqe();
   void Dispatch(const io_uring_cqe* cqe);
 

@@ -94,9 +94,6 @@ struct ServerConfig {
   size_t file_cache_entries = 16384;
   size_t file_cache_bytes = 64 << 20;
   absl::Duration file_cache_valid = absl::Seconds(10);
-  // --root made absolute (symlinks kept: they are followed at each change);
-  // set by the server.
-  std::string root_path;
   unsigned ring_entries = kDefaultRingEntries;
   // Provided-buffer ring per worker (a power of two; 0: none).
   unsigned recv_buffers = kDefaultRecvBuffers;

@@ -144,6 +144,17 @@ class Connection final : public CompletionHandler {
   void SubmitDrainBody();
   void OnDrainBody(int res);
 
+  // Sites and rules (connection_rules.cc). ClearRules: at each request's
+  // start. ApplySiteAndRules: picks the site by Host, holds its root, and
+  // matches its rules; true when a rule answered (redirect, preflight).
+  void ClearRules();
+  bool ApplySiteAndRules();
+  void RespondRuleRedirect();
+  void RespondPreflight(const std::vector<HeaderField>& fields);
+  // Rewrites the head in tx.out with the matching rules' header edits and
+  // CORS fields, moving the memory segments after it (SendSegments).
+  void ApplyRuleHeaders();
+
   // Files (file_response.cc).
   void StartFile();
   void Resolve();

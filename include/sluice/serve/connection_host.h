@@ -10,7 +10,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
+#include <vector>
 
+#include "sluice/base/check.h"
 #include "sluice/http/http_date.h"
 #include "sluice/io/loop.h"
 #include "sluice/io/pipe_pool.h"
@@ -22,11 +25,42 @@
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/health.h"
 #include "sluice/serve/metrics.h"
+#include "sluice/serve/sites.h"
 
 namespace sluice {
 
 class Connection;
 struct RequestState;
+
+// One document root of a worker and its open-file cache. A worker has one
+// per distinct root of its configuration generation; a root that a reload
+// drops is retired: it stops watching, and is freed once no request uses it
+// and none of its operations is in the kernel.
+class RootFiles {
+ public:
+  RootFiles(Loop* loop, WorkerMetrics* metrics, const ServerConfig& config, size_t roots,
+            std::string path, int fd);
+  RootFiles(const RootFiles&) = delete;
+  RootFiles& operator=(const RootFiles&) = delete;
+
+  DocumentRoot& root() { return *root_; }
+  FileCache& cache() { return *cache_; }
+  const std::string& path() const { return path_; }
+
+  void Start();
+  void Stop();
+  bool stopped() const { return stopped_; }
+  bool idle_in_kernel() const { return cache_->idle_in_kernel() && root_->idle_in_kernel(); }
+
+  uint32_t users = 0;  // Requests holding it (ConnectionHost::UseRoot).
+
+ private:
+  const std::string path_;
+  std::unique_ptr<DocumentRoot> root_;  // Outlives cache_.
+  std::unique_ptr<FileCache> cache_;
+  bool started_ = false;
+  bool stopped_ = false;
+};
 
 class ConnectionHost {
  public:
@@ -41,9 +75,21 @@ class ConnectionHost {
   const MetricsRegistry* registry() const { return registry_; }
   // Liveness and readiness of the server (null in a worker without one).
   const HealthState* health() const { return health_; }
-  FileCache& file_cache() { return *file_cache_; }
-  // The document root as it is now (it follows deploys).
-  DocumentRoot& document_root() { return *document_root_; }
+  // The configuration generation new requests start with (sites, rules,
+  // roots); a request keeps the one it started with.
+  const ServeGeneration& generation() const { return *generation_; }
+  const std::shared_ptr<const ServeGeneration>& generation_ptr() const { return generation_; }
+  // The current generation's root `index` (SiteConfig::root_index), held for
+  // a request until ReleaseRoot.
+  RootFiles* UseRoot(size_t index) {
+    RootFiles* files = current_roots_[index];
+    ++files->users;
+    return files;
+  }
+  void ReleaseRoot(RootFiles* files) {
+    SLUICE_CHECK(files->users > 0, "a root is released once per use");
+    --files->users;
+  }
   AccessLogWriter* access_log() { return access_log_.get(); }
   // --max_connections_per_ip's table, shared by every worker; null when off.
   ConnectionsPerAddress* connections_per_address() { return connections_per_address_; }
@@ -87,6 +133,16 @@ class ConnectionHost {
   ConnectionHost(int index, const ServerConfig& config);
   ~ConnectionHost();
 
+  // Switches new requests to `gen` (on the worker thread, between
+  // completions): roots it keeps keep their caches, new ones are set up
+  // (and started once the worker runs), the others are retired.
+  void AdoptGeneration(std::shared_ptr<const ServeGeneration> gen);
+  void StartRoots();
+  void StopRoots();
+  // Every tick: the roots' backstop checks; retired roots no longer used
+  // are freed.
+  void TickRoots(int64_t now_ns);
+
   const int index_;
   const ServerConfig& config_;
   WorkerMetrics metrics_;  // Before loop_, which counts into it.
@@ -99,8 +155,10 @@ class ConnectionHost {
   IntrusiveList idle_;
   std::unique_ptr<AccessLogWriter> access_log_;
   ConnectionsPerAddress* connections_per_address_ = nullptr;
-  std::unique_ptr<DocumentRoot> document_root_;  // Outlives file_cache_.
-  std::unique_ptr<FileCache> file_cache_;
+  std::shared_ptr<const ServeGeneration> generation_;
+  std::vector<std::unique_ptr<RootFiles>> roots_;  // Every one alive, retired ones too.
+  std::vector<RootFiles*> current_roots_;          // By the generation's root index.
+  bool roots_started_ = false;
   bool stopping_ = false;
   bool multishot_recv_ = true;  // --multishot_recv, off for good after EINVAL.
   static constexpr size_t kScratchBytes = 16 * 1024;

@@ -109,8 +109,12 @@ class DocumentRoot final : public CompletionHandler {
   void OnEventsApplied();
   // Every worker tick: the backstop check.
   void Tick(int64_t now_ns);
-  // The worker drains: inotify is no longer read.
+  // The worker drains, or a reload dropped this root: inotify is no longer
+  // read and no check is started.
   void Stop();
+  bool idle_in_kernel() const {
+    return !open_op_.in_flight && !statx_op_.in_flight && !check_op_.in_flight;
+  }
 
   // The re-resolution's OPENAT and STATX, the tick's STATX.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;

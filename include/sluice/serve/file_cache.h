@@ -152,8 +152,11 @@ class FileCache final : public CompletionHandler {
   // The inotify poll and read complete here.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   void StopWatching();
-  // The inotify poll's record: the worker reaps its CQE ahead of the others.
+  // The inotify poll's record: the loop reaps its CQE ahead of the others
+  // (Loop::AddPriorityOp).
   const Operation* inotify_poll_op() const { return &inotify_poll_op_; }
+  // Nothing of this cache is in the kernel (after StopWatching).
+  bool idle_in_kernel() const { return !inotify_op_.in_flight && !inotify_poll_op_.in_flight; }
   // Between the poll's wake-up and the read that applies the events: what
   // changed is not known yet.
   bool events_pending() const { return events_pending_; }
@@ -194,6 +197,9 @@ class FileCache final : public CompletionHandler {
   // where a strict LRU move would touch two unrelated entries' list links.
   IntrusiveList clock_;
   size_t content_bytes_ = 0;
+  // What UpdateSizeMetrics last added to the worker's gauges.
+  size_t reported_entries_ = 0;
+  size_t reported_content_bytes_ = 0;
 
   int inotify_fd_ = -1;
   // Every entry alive (cached, loading, or held by a connection) by key:

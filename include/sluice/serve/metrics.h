@@ -115,6 +115,15 @@ struct WorkerMetrics {
   Cell recv_buffers, recv_buffers_free, pipes_lent, pipes_idle;
 };
 
+// The configuration in force and its reloads (SIGHUP), written by the main
+// thread, read by whichever worker renders /metrics.
+struct ConfigStatus {
+  std::atomic<uint64_t> generation{1};
+  std::atomic<int64_t> loaded_unix{0};  // When the generation in force was loaded.
+  std::atomic<uint64_t> reloads_ok{0};
+  std::atomic<uint64_t> reloads_error{0};
+};
+
 struct ServerInfo {
   std::string version;
   int threads = 0;
@@ -122,6 +131,7 @@ struct ServerInfo {
   std::string kernel;
   int64_t start_time_unix = 0;
   int64_t start_monotonic_ns = 0;
+  const ConfigStatus* config = nullptr;  // Null: generation 1, never reloaded.
 };
 
 // What a scrape reads: immutable once the workers run.

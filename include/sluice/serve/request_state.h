@@ -23,8 +23,11 @@
 #include "sluice/io/pipe_pool.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/metrics.h"
+#include "sluice/serve/sites.h"
 
 namespace sluice {
+
+class RootFiles;
 
 // Input: in[req_start, in_len) is unparsed; a request's views point into it
 // until its response is done.
@@ -51,14 +54,27 @@ struct RequestInput {
   std::string spill;
 };
 
-// Finding the file: the target, the candidates tried (index file,
+// Finding the file: the configuration and site the request is answered
+// by, the rules that fit it, the target, the candidates tried (index file,
 // precompressed siblings) and the entry being loaded.
 struct FileLookup {
-  void Reset() { loading = nullptr; }
+  void Reset() {
+    loading = nullptr;
+    files = nullptr;
+    site = nullptr;
+    rules.Clear();
+  }
 
-  ResolvedPath resolved;  // The decoded target.
-  std::string path;       // The file to serve, relative to the root.
-  std::string open_path;  // What OPENAT2 opens now: path, or a sibling.
+  // The generation the request started with (kept while it lasts; a spare
+  // state may keep it until its next request) and the site in it.
+  std::shared_ptr<const ServeGeneration> generation;
+  const SiteConfig* site = nullptr;
+  RootFiles* files = nullptr;  // The site's root and cache, held for the request.
+  RuleMatch rules;
+  std::string match_path;  // "/" + the decoded path: what rules match.
+  ResolvedPath resolved;   // The decoded target.
+  std::string path;        // The file to serve, relative to the root.
+  std::string open_path;   // What OPENAT2 opens now: path, or a sibling.
   bool opening_index = false;
   bool probing_sibling = false;
   CodingChoice codings;
@@ -86,6 +102,12 @@ struct ResponseFacts {
   bool client_http10 = false;
   bool linger = false;  // Read off the client's input before closing.
   bool probe = false;   // A /healthz or /readyz answer: logged only if asked.
+  // A configured error page: the rules' header edits apply to it as to a
+  // 2xx or 3xx response.
+  bool error_page = false;
+  // CORS fields for the response (an actual request on a path with a CORS
+  // rule); added to whatever the response turns out to be.
+  std::vector<HeaderField> cors_fields;
 };
 
 // The bytes leaving: memory segments (head, part heads, small bodies) and
@@ -98,6 +120,7 @@ struct Transfer {
   }
 
   std::string out;                        // Head, multipart part heads, small bodies; reused.
+  std::string head_scratch;               // The head rewritten by rules' header edits.
   std::vector<ResponseSegment> segments;  // What the response is made of, in order.
   size_t segment_index = 0;
   size_t out_sent = 0;       // Progress within the current memory segment.

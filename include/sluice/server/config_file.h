@@ -37,6 +37,7 @@
 #include "absl/time/time.h"
 #include "sluice/http/cors.h"
 #include "sluice/http/path_glob.h"
+#include "sluice/serve/sites.h"
 
 namespace sluice {
 
@@ -45,8 +46,8 @@ struct ConfigLimits {
   static constexpr size_t kFileBytesMax = 1 << 20;
   static constexpr size_t kSitesMax = 256;
   static constexpr size_t kHostsPerSiteMax = 64;
-  static constexpr size_t kHostBytesMax = 253;  // RFC 1035 §2.3.4.
-  static constexpr size_t kRulesPerSiteMax = 256;
+  static constexpr size_t kHostBytesMax = sluice::kHostBytesMax;
+  static constexpr size_t kRulesPerSiteMax = sluice::kRulesPerSiteMax;
   static constexpr size_t kMethodsPerRuleMax = 16;
   static constexpr size_t kHeaderEditsPerRuleMax = 64;  // set + append + remove.
   static constexpr size_t kHeaderNameBytesMax = 128;
@@ -75,42 +76,6 @@ struct FlagSetting {
   std::string text;  // As a flag would spell it: "abc", "42", "true", "10s".
 };
 
-struct HeaderEdits {
-  std::vector<HeaderField> set;     // Replace any field of that name.
-  std::vector<HeaderField> append;  // Add a field, keeping others.
-  std::vector<std::string> remove;  // Lower-case names.
-  bool empty() const { return set.empty() && append.empty() && remove.empty(); }
-};
-
-struct RedirectRule {
-  std::string to;  // "/path" or "http(s)://...".
-  int status = 301;
-  bool keep_query = false;
-};
-
-struct RuleConfig {
-  explicit RuleConfig(PathGlob glob) : match(std::move(glob)) {}
-
-  PathGlob match;
-  std::vector<std::string> methods;  // Empty: any method.
-  HeaderEdits headers;
-  std::optional<CorsPolicy> cors;
-  std::optional<RedirectRule> redirect;
-  // The file answering navigations to missing paths ("/index.html" for
-  // `true`); "" for `false` (turns off what an earlier rule turned on).
-  std::optional<std::string> spa_fallback;
-  std::vector<std::pair<int, std::string>> error_pages;  // Status → "/file".
-  std::optional<bool> clean_urls;
-  std::optional<bool> listing;
-};
-
-struct SiteConfig {
-  std::vector<std::string> hosts;  // Lower-case, no port: "example.com", "*.example.com".
-  std::string root;                // "": the top-level `root`.
-  bool is_default = false;
-  std::vector<RuleConfig> rules;
-};
-
 class ConfigFile {
  public:
   std::string path;
@@ -127,19 +92,13 @@ class ConfigFile {
  private:
   friend absl::StatusOr<ConfigFile> ParseConfigText(std::string_view text,
                                                     std::string_view file_name);
-  absl::flat_hash_map<std::string, size_t> exact_hosts_;
-  absl::flat_hash_map<std::string, size_t> wildcard_hosts_;  // "example.com" for "*.example.com".
-  size_t default_site_ = 0;
+  SiteIndex index_;
 };
 
 // Reads and validates FILE (at most ConfigLimits::kFileBytesMax bytes).
 absl::StatusOr<ConfigFile> LoadConfigFile(const std::string& file);
 // The same for text already in memory; `file_name` prefixes the errors.
 absl::StatusOr<ConfigFile> ParseConfigText(std::string_view text, std::string_view file_name);
-
-// "Example.COM:8080" → "example.com", "[::1]:80" → "[::1]"; "" when the value
-// cannot be a host name.
-std::string NormaliseHost(std::string_view host);
 
 }  // namespace sluice
 

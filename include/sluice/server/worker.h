@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <latch>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,11 +25,13 @@ namespace sluice {
 
 class Worker final : public ConnectionHost, public CompletionHandler {
  public:
-  // `root_fd`: the document root opened at start-up (the worker keeps its
-  // own duplicate); `metrics_listen_fd` (or -1): a --metrics_listen socket
+  // `generation`: the configuration to start with (sites, rules, roots; the
+  // worker keeps its own duplicates of the roots' descriptors);
+  // `metrics_listen_fd` (or -1): a --metrics_listen socket
   // served by this worker; `access_log` (or null): the shared access-log file.
-  Worker(int index, int cpu, const ServerConfig& config, int root_fd, int listen_fd,
-         int metrics_listen_fd, AccessLogFile* access_log);
+  Worker(int index, int cpu, const ServerConfig& config,
+         std::shared_ptr<const ServeGeneration> generation, int listen_fd, int metrics_listen_fd,
+         AccessLogFile* access_log);
   ~Worker();
 
   // On the worker thread, before Run(): pins the thread and sets up the ring.
@@ -39,6 +42,11 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   void Run(std::latch* armed);
   // Any thread: begin the graceful drain.
   void RequestStop();
+  // Any thread: new requests use `generation` from the worker's next safe
+  // point on (a later call before then supersedes it).
+  void RequestReload(std::shared_ptr<const ServeGeneration> generation);
+  // Any thread: the generation this worker has switched to.
+  uint64_t generation_id() const;
 
   const RingInfo& ring_info() const { return loop_.info(); }
   // Set before Run().
@@ -69,6 +77,7 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   bool TakeAccepted(int fd, bool metrics_only);
   void SubmitWake();
   void OnWake(int res);
+  void AdoptPendingGeneration();
   void SubmitTick();
   void OnTick(int res);
   // Deadlines due by `now_s`: each connection's OnTimeout().
@@ -104,6 +113,9 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   __kernel_timespec retry_ts_ = {};
 
   std::atomic<bool> stop_requested_{false};
+  std::mutex reload_mu_;
+  std::shared_ptr<const ServeGeneration> pending_generation_;  // Under reload_mu_.
+  std::atomic<uint64_t> adopted_generation_id_{0};
   bool forced_ = false;
   int64_t drain_deadline_ns_ = 0;
 
