@@ -1,6 +1,6 @@
 """Shared pieces of perf/compare and perf/flamegraph: the build, the corpus,
-starting and stopping the two servers, checking them with curl, wrk runs,
-/proc readings and the CPU cap.
+starting and stopping sluice and the anchors (nginx, lighttpd, h2o), checking
+them with curl, wrk runs, /proc readings and the CPU cap.
 
 Standard library only. Every process started here is remembered by PID and
 stopped by that PID; all traffic goes to 127.0.0.0/8; every wait is bounded.
@@ -27,6 +27,25 @@ RUN = os.path.join(OUT, "run")
 SLUICE = os.path.join(REPO, "build", "release", "sluice")
 NGINX = "/usr/sbin/nginx"
 NGINX_TEMPLATE = os.path.join(PERF, "nginx.conf.in")
+
+# The servers sluice is measured against ("anchors"), in report order: the
+# binary, the Debian package that has it, the configuration template
+# (perf/NAME.conf.in), how many processes it runs (nginx: a master that stays
+# root and one worker that serves; the others: one process), and the flag
+# that prints its version.
+ANCHORS = {
+    "nginx": dict(binary=NGINX, package="nginx-light", template=NGINX_TEMPLATE,
+                  processes=2, version_flag="-v"),
+    "lighttpd": dict(binary="/usr/sbin/lighttpd", package="lighttpd",
+                     template=os.path.join(PERF, "lighttpd.conf.in"), processes=1,
+                     version_flag="-v"),
+    "h2o": dict(binary="/usr/bin/h2o", package="h2o",
+                template=os.path.join(PERF, "h2o.conf.in"), processes=1, version_flag="-v"),
+}
+KINDS = ["sluice"] + list(ANCHORS)
+# The unprivileged user every server serves as (sluice's default as root;
+# nginx's, lighttpd's and h2o's workers are told so by their configuration).
+SERVE_USER = ("nobody", "nogroup")
 WRK_DIR = os.path.join(PERF, "wrk")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -78,6 +97,11 @@ def check_tools(extra=None):
     if missing:
         log("perf: missing tools. Install them with:\n"
             f"  apt-get update && apt-get install -y {' '.join(missing)}")
+        services = [p for p in missing if p in ("lighttpd", "h2o")]
+        if services:
+            log("then stop their own services (perf/compare starts its own servers):\n"
+                f"  systemctl disable --now {' '.join(services)}\n"
+                f"(or: SLUICE_EXTRA_PACKAGES=\"{' '.join(missing)}\" scripts/deps, which does both)")
         sys.exit(2)
     if (os.cpu_count() or 1) < 2:
         log("perf: needs two CPUs (server on CPU 0, client on CPU 1)")
@@ -96,8 +120,17 @@ def build_release(skip=False):
             sys.exit(f"perf: {' '.join(cmd)} failed")
 
 
+def nofile_limit():
+    """The RLIMIT_NOFILE hard limit: the most descriptors a server can get."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1 << 20 if hard == resource.RLIM_INFINITY else hard
+
+
 def raise_nofile(need=200000):
-    """Raises this process's RLIMIT_NOFILE (children inherit it)."""
+    """Raises this process's RLIMIT_NOFILE (children inherit it): to need, or
+    to the hard limit where that is lower and cannot be raised (a container
+    without CAP_SYS_RESOURCE)."""
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need:
@@ -195,6 +228,26 @@ def proc_fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
+def process_tree(pid):
+    """pid and every process descended from it (nginx: master and worker)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # Gone meanwhile.
+        children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(children.get(p, []))
+    return tree
+
+
 def machine_info():
     model = "?"
     try:
@@ -223,7 +276,7 @@ def machine_info():
         "cpu_model": model,
         "loadavg_at_start": load,
         "sluice": version([SLUICE, "--version"]),
-        "nginx": version([NGINX, "-v"]),
+        **{name: version([a["binary"], a["version_flag"]]) for name, a in ANCHORS.items()},
         "wrk": version(["wrk", "-v"]).split(" Copyright")[0],
         "git": version(["git", "-C", REPO, "describe", "--always", "--dirty"]),
     }
@@ -251,14 +304,16 @@ def _wait_listening(port, proc, timeout=10.0):
 
 
 class Server:
-    """One sluice or nginx process, pinned to SERVER_CPU, on 127.0.0.1:port."""
+    """sluice or an anchor (its processes: nginx has two), pinned to
+    SERVER_CPU, on 127.0.0.1:port. Serves as SERVE_USER unless privileged."""
 
-    def __init__(self, kind, root=CORPUS, tag="run", extra_args=()):
-        assert kind in ("sluice", "nginx")
+    def __init__(self, kind, root=CORPUS, tag="run", extra_args=(), privileged=False):
+        assert kind in KINDS
         self.kind = kind
         self.root = root
         self.tag = tag
         self.extra_args = list(extra_args)
+        self.privileged = privileged
         self.proc = None
         self.port = None
         self.tmp = None
@@ -273,28 +328,86 @@ class Server:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def _command(self):
+        pin = ["taskset", "-c", str(SERVER_CPU)]
         if self.kind == "sluice":
-            return ["taskset", "-c", str(SERVER_CPU), SLUICE, "--threads=1",
-                    f"--root={self.root}", f"--listen=127.0.0.1:{self.port}"] + self.extra_args
+            # As root sluice drops to nobody after binding; --user=root keeps root.
+            return pin + [SLUICE, "--threads=1", f"--root={self.root}",
+                          f"--listen=127.0.0.1:{self.port}"] + \
+                (["--user=root"] if self.privileged else []) + self.extra_args
+        conf = self._write_config()
+        binary = ANCHORS[self.kind]["binary"]
+        if self.kind == "nginx":
+            return pin + [binary, "-p", self.tmp, "-e", os.path.join(self.tmp, "error.log"),
+                          "-c", conf]
+        if self.kind == "lighttpd":
+            return pin + [binary, "-D", "-f", conf]
+        return pin + [binary, "-m", "worker", "-c", conf]
+
+    def _write_config(self):
+        """Fills in perf/KIND.conf.in into a fresh directory; returns its path."""
         os.makedirs(RUN, exist_ok=True)
-        self.tmp = tempfile.mkdtemp(prefix=f"nginx-{self.port}-", dir=RUN)
-        with open(NGINX_TEMPLATE) as f:
+        self.tmp = tempfile.mkdtemp(prefix=f"{self.kind}-{self.port}-", dir=RUN)
+        user, group = ("root", "root") if self.privileged else SERVE_USER
+        if os.geteuid() == 0:
+            # lighttpd and h2o write their error log and pid file after the switch.
+            os.chmod(self.tmp, 0o755)
+            os.chown(self.tmp, pwd.getpwnam(user).pw_uid, -1)
+        with open(ANCHORS[self.kind]["template"]) as f:
             conf = f.read()
+        if self.privileged:  # lighttpd refuses server.username = "root".
+            conf = re.sub(r"(?ms)^#@UNPRIVILEGED$.*?^#@END$", "", conf)
         values = {
             "ROOT": self.root,
             "PORT": str(self.port),
             "TMP": self.tmp,
-            "USER": pwd.getpwuid(os.geteuid()).pw_name,
+            "USER": user,
+            "GROUP": group,
             "MIME_TYPES": "/etc/nginx/mime.types",
+            "MAX_FDS": str(nofile_limit()),
+            "MAX_CONNS": str(min(65535, nofile_limit() // 2)),
         }
         for key, value in values.items():
             conf = conf.replace(f"@{key}@", value)
         if "@" in re.sub(r"#.*", "", conf):
-            raise Failure("nginx.conf.in has a placeholder left")
-        with open(os.path.join(self.tmp, "nginx.conf"), "w") as f:
+            raise Failure(f"{self.kind}.conf.in has a placeholder left")
+        path = os.path.join(self.tmp, f"{self.kind}.conf")
+        with open(path, "w") as f:
             f.write(conf)
-        return ["taskset", "-c", str(SERVER_CPU), NGINX, "-p", self.tmp,
-                "-e", os.path.join(self.tmp, "error.log"), "-c", os.path.join(self.tmp, "nginx.conf")]
+        return path
+
+    def pids(self):
+        """The server's processes: the one started and those of its
+        descendants that run the same program (nginx's worker; not h2o's
+        crash handler, a perl process that only waits for a backtrace)."""
+        binary = os.path.realpath(SLUICE if self.kind == "sluice" else ANCHORS[self.kind]["binary"])
+        pids = []
+        for p in process_tree(self.proc.pid):
+            try:
+                if os.readlink(f"/proc/{p}/exe") == binary:
+                    pids.append(p)
+            except OSError:
+                pass  # Gone, or a zombie.
+        return pids
+
+    def cpu_ticks(self):
+        """utime + stime of all the server's processes (see proc_cpu_ticks)."""
+        return sum(proc_cpu_ticks(p) for p in self.pids())
+
+    def status_kib(self, key):
+        """A /proc/PID/status figure (VmRSS, VmHWM) summed over the processes."""
+        return sum(proc_status_kib(p, key) for p in self.pids())
+
+    def fd_count(self):
+        return sum(proc_fd_count(p) for p in self.pids())
+
+    def _wait_processes(self, timeout=5.0):
+        """nginx's master forks its worker after it listens: wait for it."""
+        want = ANCHORS.get(self.kind, {}).get("processes", 1)
+        deadline = time.monotonic() + timeout
+        while len(self.pids()) < want:
+            if time.monotonic() > deadline or not self.alive():
+                raise Failure(f"{self.kind}: {len(self.pids())} of {want} processes")
+            time.sleep(0.05)
 
     def start(self):
         os.makedirs(LOGS, exist_ok=True)
@@ -307,6 +420,7 @@ class Server:
                                          stdout=self.log_file, stderr=subprocess.STDOUT,
                                          cwd=REPO)
             if _wait_listening(self.port, self.proc):
+                self._wait_processes()
                 return self
             self.stop()
             with open(self.log_path) as f:
@@ -402,8 +516,9 @@ SCENARIOS = {
                  checks=[many_path(i) for i in (0, 1, 4242, 7777, MANY_FILES - 1)],
                  what="random 4 KiB file among 10,000 (seeded), keep-alive"),
     "notfound": dict(path=MISSING, conns=100, status=404, what="404 for a missing file"),
-    "idle": dict(path="/1k.html", conns=10000,
-                 what="10,000 idle keep-alive connections, one request each: RSS"),
+    "idle": dict(path="/1k.html", conns=5000,
+                 what="5,000 keep-alive connections arriving 200 at a time, one request "
+                      "each, then idle: RSS per connection"),
 }
 
 
@@ -509,8 +624,11 @@ class CpuCap:
         text = f"{share:.2f} CPU via {self.kind} (quota {self.quota_us} µs per {self.period_us} µs)"
         return text + (f" [{self.reason}]" if self.reason else "")
 
-    def attach(self, pid):
-        """Creates a cgroup, caps it and moves pid (every thread) into it."""
+    def attach(self, pids):
+        """Creates a cgroup, caps it and moves the processes (every thread)
+        into it; pids is one PID or a list (nginx: master and worker)."""
+        pids = [pids] if isinstance(pids, int) else list(pids)
+        pid = pids[0]
         if not self.available:
             raise Failure("CPU cap unavailable: " + self.reason)
         path = os.path.join(self.base, f"sluice-perf-{os.getpid()}-{pid}")
@@ -529,8 +647,9 @@ class CpuCap:
                 f.write(str(self.period_us))
             with open(os.path.join(path, "cpu.cfs_quota_us"), "w") as f:
                 f.write(str(self.quota_us))
-        with open(os.path.join(path, "cgroup.procs"), "w") as f:
-            f.write(str(pid))
+        for p in pids:  # One PID per write.
+            with open(os.path.join(path, "cgroup.procs"), "w") as f:
+                f.write(str(p))
         return path
 
     def throttled(self, path):

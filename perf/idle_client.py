@@ -3,12 +3,17 @@
 `idle` scenario).
 
 Each connection makes one GET, reads the whole response (Content-Length
-framed) and then stays open without sending anything. Connections are spread
-over several loopback source addresses (127.0.0.2, 127.0.0.3, ...) so the
-ephemeral ports of one address never run short.
+framed) and then stays open without sending anything; only connections whose
+answer was 200 are held (and so counted). With --wave N (perf/compare: 200)
+the connections arrive N at a time: a wave is opened, makes its requests and
+reads its answers before the next one starts. With --wave 0 up to --parallel
+are in flight at any moment. Connections are spread over several loopback
+source addresses (127.0.0.2, 127.0.0.3, ...) so the ephemeral ports of one
+address never run short.
 
 Protocol with the parent, one line each on stdout:
-  READY <open> <failed>   every connection has been tried; <open> are held
+  READY <open> <failed> <seconds>   every connection has been tried; <open>
+                                    got a 200 and are held
 then the client waits for a line on stdin (or EOF, or --hold seconds) and
 closes everything, printing `CLOSED <open>` before it exits.
 
@@ -88,7 +93,11 @@ async def main():
     ap.add_argument("--count", type=int, default=10000)
     ap.add_argument("--sources", type=int, default=4,
                     help="source addresses 127.0.0.2 .. 127.0.0.(1+N)")
-    ap.add_argument("--parallel", type=int, default=256, help="connects in flight at once")
+    ap.add_argument("--parallel", type=int, default=256,
+                    help="with --wave 0: connects in flight at once")
+    ap.add_argument("--wave", type=int, default=0,
+                    help="connections opened together, each wave finished before the next "
+                         "(0: no waves, --parallel in flight)")
     ap.add_argument("--timeout", type=float, default=10.0, help="per connect and per request")
     ap.add_argument("--hold", type=float, default=120.0, help="longest hold before closing")
     args = ap.parse_args()
@@ -102,10 +111,12 @@ async def main():
     request = (f"GET {args.path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\n"
                "User-Agent: sluice-perf-idle\r\n\r\n").encode()
     held, failures = [], []
-    sem = asyncio.Semaphore(args.parallel)
+    wave = args.wave if args.wave > 0 else args.count
+    sem = asyncio.Semaphore(args.parallel if args.wave <= 0 else wave)
     started = time.monotonic()
-    await asyncio.gather(*(open_one(i, args, sources, request, held, sem, failures)
-                           for i in range(args.count)))
+    for first in range(0, args.count, wave):
+        await asyncio.gather(*(open_one(i, args, sources, request, held, sem, failures)
+                               for i in range(first, min(first + wave, args.count))))
     elapsed = time.monotonic() - started
     if failures:
         print(f"idle_client: {len(failures)} failed, first: {failures[0]}", file=sys.stderr)
