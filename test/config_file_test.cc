@@ -132,7 +132,7 @@ TEST(ConfigFileTest, EverySiteAndRuleKey) {
   EXPECT_EQ(r.spa_fallback, "/app.html");
   EXPECT_EQ(r.error_pages,
             (std::vector<std::pair<int, std::string>>{{404, "/404.html"}, {503, "/busy.html"}}));
-  EXPECT_EQ(r.clean_urls, true);
+  EXPECT_EQ(r.clean_urls, CleanUrls::kOn);
   EXPECT_EQ(r.listing, false);
   EXPECT_FALSE(s.rules[1].match.anchored());
   EXPECT_EQ(s.rules[1].spa_fallback, "/index.html");
@@ -397,7 +397,7 @@ INSTANTIATE_TEST_SUITE_P(
             "t.toml:4:23: error_pages.404 must name a file below the site's root, starting with "
             "'/' (as \"/404.html\"), without '..', '?' or '#'"},
         ErrorCase{"CleanUrlsType", kRule + "clean_urls = \"yes\"\n",
-                  "t.toml:4:14: clean_urls must be true or false, not a string"},
+                  "t.toml:4:14: clean_urls must be true, false or \"redirect\""},
         ErrorCase{"ListingType", kRule + "listing = 0\n",
                   "t.toml:4:11: listing must be true or false, not an integer"}),
     CaseName());
