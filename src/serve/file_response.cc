@@ -41,8 +41,6 @@ int StatusForOpenError(int err) {
   }
 }
 
-std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" : ".gz"; }
-
 }  // namespace
 
 void Connection::StartFile() {
@@ -264,7 +262,7 @@ void Connection::TryNextCoding() {
     const Coding c = rs_->lookup.codings.order[rs_->lookup.coding_next++];
     if (c == Coding::kIdentity) break;
     rs_->lookup.probing_sibling = true;
-    rs_->lookup.open_path.assign(rs_->lookup.path).append(SiblingSuffix(c));
+    rs_->lookup.open_path.assign(rs_->lookup.path).append(CodingFileSuffix(c));
     Resolve();
     return;
   }
