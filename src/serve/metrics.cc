@@ -18,7 +18,7 @@ using Json = nlohmann::ordered_json;
 // The op kinds operators see, folding ours into the names DESIGN.md uses.
 struct OpGroup {
   const char* name;
-  OpKind kinds[3];
+  OpKind kinds[4];
   int count;
 };
 constexpr OpGroup kOpGroups[] = {
@@ -28,7 +28,7 @@ constexpr OpGroup kOpGroups[] = {
     {"splice", {OpKind::kSpliceIn, OpKind::kSpliceOut}, 2},
     {"openat", {OpKind::kOpen, OpKind::kRootOpen}, 2},
     {"statx", {OpKind::kStatx, OpKind::kRootStatx, OpKind::kRootCheck}, 3},
-    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify}, 3},
+    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify, OpKind::kPoolWake}, 4},
     {"write", {OpKind::kLogWrite}, 1},
     {"poll", {OpKind::kPollOut, OpKind::kInotifyPoll}, 2},
     {"shutdown", {OpKind::kShutdown}, 1},
