@@ -22,8 +22,22 @@ ConnectionHost::ConnectionHost(int index, const ServerConfig& config)
 ConnectionHost::~ConnectionHost() {
   // Pending closes become plain close() from here on: the ring goes away.
   loop_.set_synchronous();
+  // Jobs still in the pool hold root generations and listing reads: they
+  // go first, while both are alive.
+  blocking_pool_.reset();
+  listings_.reset();
   file_cache_.reset();
   document_root_.reset();
+}
+
+void ConnectionHost::EnableDirectoryListings() {
+  listings_ = std::make_unique<ListingCache>(file_cache_.get(), document_root_.get(), &metrics_,
+                                             config_.directory_listing_cache_bytes,
+                                             config_.file_cache_valid);
+  blocking_pool_ = std::make_unique<BlockingPool>(
+      &loop_, config_.blocking_pool_threads, config_.blocking_pool_queue,
+      BlockingPoolCells{&metrics_.blocking_jobs_queued_total,
+                        &metrics_.blocking_jobs_rejected_total, &metrics_.blocking_queue_depth});
 }
 
 void ConnectionHost::DisableMultishotRecv() {

@@ -214,6 +214,11 @@ void Connection::OnResolved(FileInfo* info) {
     return;
   }
   if (info->error != 0) {
+    if (rs_->lookup.opening_index && info->error == ENOENT && host_->listings() != nullptr) {
+      host_->file_cache().Release(info);
+      StartListing();  // No index file: list the directory instead of 404.
+      return;
+    }
     const int status = StatusForOpenError(info->error);
     host_->file_cache().Release(info);
     RespondError(status, !rs_->response.keep_alive);
@@ -251,8 +256,9 @@ void Connection::OnResolved(FileInfo* info) {
     Resolve();
     return;
   }
-  // A directory without an index file → 404 (the listing is not ours to
-  // give); a FIFO, socket or device → 403: only regular files are served.
+  // A directory whose index is not a regular file → 404 (a missing index is
+  // listed above with --directory_listing, else 404 too); a FIFO, socket or
+  // device → 403: only regular files are served.
   RespondError(directory ? 404 : 403, !rs_->response.keep_alive);
 }
 

@@ -113,7 +113,20 @@ ABSL_FLAG(int, max_ranges, 16,
 ABSL_FLAG(std::string, cache_control, "",
           "Cache-Control value sent with files (and their 304s); empty: none.");
 ABSL_FLAG(bool, precompressed, true,
-          "Serve FILE.br or FILE.gz in place of FILE when the client accepts that encoding.");
+          "Serve FILE.br, FILE.zst or FILE.gz in place of FILE when the client accepts that "
+          "encoding.");
+ABSL_FLAG(bool, directory_listing, false,
+          "List a directory requested with a trailing slash that has no index.html (HTML, or "
+          "JSON for Accept: application/json); off: 404.");
+ABSL_FLAG(int64_t, directory_listing_entries_max, 10000,
+          "Most entries in one listing: the first ones by name, and a notice that it was cut.");
+ABSL_FLAG(int64_t, directory_listing_cache_bytes, 8 << 20,
+          "Bytes of directory listings each worker keeps, invalidated by inotify; 0: none.");
+ABSL_FLAG(int, blocking_pool_threads, 2,
+          "Helper threads per worker for calls io_uring cannot make (reading directories); "
+          "started only when needed (--directory_listing).");
+ABSL_FLAG(int, blocking_pool_queue, 64,
+          "Jobs one worker may have waiting or running on its helper threads; past it: 503.");
 ABSL_FLAG(std::string, mime_types, "",
           "A types file in nginx's mime.types format whose entries override the built-in "
           "table.");
@@ -311,6 +324,21 @@ absl::Status ReadResponseFlags(sluice::ServerConfig* config) {
     }
   }
   config->precompressed = absl::GetFlag(FLAGS_precompressed);
+  config->directory_listing = absl::GetFlag(FLAGS_directory_listing);
+  const int64_t entries = absl::GetFlag(FLAGS_directory_listing_entries_max);
+  const int64_t cache_bytes = absl::GetFlag(FLAGS_directory_listing_cache_bytes);
+  const int threads = absl::GetFlag(FLAGS_blocking_pool_threads);
+  const int queue = absl::GetFlag(FLAGS_blocking_pool_queue);
+  if (entries < 1 || entries > 1000000 || cache_bytes < 0 || threads < 1 || threads > 64 ||
+      queue < 1 || queue > 100000) {
+    return Invalid(
+        "need 1 <= --directory_listing_entries_max <= 1000000, --directory_listing_cache_bytes "
+        ">= 0, 1 <= --blocking_pool_threads <= 64, 1 <= --blocking_pool_queue <= 100000");
+  }
+  config->directory_listing_entries_max = static_cast<size_t>(entries);
+  config->directory_listing_cache_bytes = static_cast<size_t>(cache_bytes);
+  config->blocking_pool_threads = static_cast<unsigned>(threads);
+  config->blocking_pool_queue = static_cast<size_t>(queue);
   if (const std::string types = absl::GetFlag(FLAGS_mime_types); !types.empty()) {
     if (absl::Status st = sluice::LoadMimeTypes(types); !st.ok())
       return Invalid(std::string(st.message()));

@@ -47,6 +47,7 @@ Worker::Worker(int index, int cpu, const ServerConfig& config, int root_fd, int 
   file_cache_ = std::make_unique<FileCache>(&loop_, &metrics_, config.file_cache_entries,
                                             config.file_cache_bytes, config.file_cache_valid,
                                             document_root_.get());
+  if (config.directory_listing) EnableDirectoryListings();
   // The eventfd exists before the thread starts so RequestStop() can never
   // race its creation.
   wake_fd_ = eventfd(0, EFD_CLOEXEC);
@@ -109,6 +110,12 @@ void Worker::RunDeadlines(int64_t now_s) {
 void Worker::Run(std::latch* armed) {
   file_cache_->Start();
   document_root_->Start(file_cache_.get());
+  if (blocking_pool_ != nullptr) {
+    // Without helpers a listing is refused (503), never read on this thread.
+    if (absl::Status st = blocking_pool_->Start(); !st.ok()) {
+      LogError(absl::StrCat("worker ", index_, ": helper pool: ", st.message()));
+    }
+  }
   SubmitAccept();
   SubmitMetricsAccept();
   SubmitWake();

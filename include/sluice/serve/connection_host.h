@@ -12,6 +12,7 @@
 #include <memory>
 
 #include "sluice/http/http_date.h"
+#include "sluice/io/blocking_pool.h"
 #include "sluice/io/loop.h"
 #include "sluice/io/pipe_pool.h"
 #include "sluice/io/timer_wheel.h"
@@ -21,6 +22,7 @@
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/health.h"
+#include "sluice/serve/listing_cache.h"
 #include "sluice/serve/metrics.h"
 
 namespace sluice {
@@ -45,6 +47,10 @@ class ConnectionHost {
   // The document root as it is now (it follows deploys).
   DocumentRoot& document_root() { return *document_root_; }
   AccessLogWriter* access_log() { return access_log_.get(); }
+  // --directory_listing: the listing cache and the helper pool that reads
+  // directories; both null when listings are off.
+  ListingCache* listings() { return listings_.get(); }
+  BlockingPool* blocking_pool() { return blocking_pool_.get(); }
   // --max_connections_per_ip's table, shared by every worker; null when off.
   ConnectionsPerAddress* connections_per_address() { return connections_per_address_; }
   // Before the worker runs; the table outlives it.
@@ -86,6 +92,9 @@ class ConnectionHost {
  protected:
   ConnectionHost(int index, const ServerConfig& config);
   ~ConnectionHost();
+  // Creates the listing cache and the helper pool (after the file cache);
+  // the pool starts with the worker's loop (BlockingPool::Start).
+  void EnableDirectoryListings();
 
   const int index_;
   const ServerConfig& config_;
@@ -101,6 +110,9 @@ class ConnectionHost {
   ConnectionsPerAddress* connections_per_address_ = nullptr;
   std::unique_ptr<DocumentRoot> document_root_;  // Outlives file_cache_.
   std::unique_ptr<FileCache> file_cache_;
+  std::unique_ptr<ListingCache> listings_;  // Uses file_cache_ and document_root_.
+  // Its jobs hold root generations and listing reads: destroyed first.
+  std::unique_ptr<BlockingPool> blocking_pool_;
   bool stopping_ = false;
   bool multishot_recv_ = true;  // --multishot_recv, off for good after EINVAL.
   static constexpr size_t kScratchBytes = 16 * 1024;
