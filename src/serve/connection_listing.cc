@@ -113,8 +113,11 @@ void Connection::StartListing() {
 void Connection::OnListingRead(uint32_t generation, std::shared_ptr<const Listing> listing,
                                int error) {
   if (generation != generation_ || state_ != State::kListing) return;  // Gone: freed by the job.
-  SLUICE_CHECK(rs_ != nullptr && !io_op_.in_flight && interrupt_ == Interrupt::kNone,
+  SLUICE_CHECK(rs_ != nullptr && !io_op_.in_flight,
                "a connection waiting for a listing has its request and nothing in the ring");
+  // Deadlines and the drain close a waiting connection at once; should one
+  // ever leave it waiting, it ends here, the result taken and dropped.
+  if (EndIfInterrupted()) return;
   if (listing == nullptr) {
     RespondError(StatusForListingError(error), !rs_->response.keep_alive);
     return;
