@@ -132,7 +132,7 @@ TEST(ConfigFileTest, EverySiteAndRuleKey) {
   EXPECT_EQ(r.spa_fallback, "/app.html");
   EXPECT_EQ(r.error_pages,
             (std::vector<std::pair<int, std::string>>{{404, "/404.html"}, {503, "/busy.html"}}));
-  EXPECT_EQ(r.clean_urls, true);
+  EXPECT_EQ(r.clean_urls, CleanUrls::kOn);
   EXPECT_EQ(r.listing, false);
   EXPECT_FALSE(s.rules[1].match.anchored());
   EXPECT_EQ(s.rules[1].spa_fallback, "/index.html");
@@ -175,6 +175,14 @@ INSTANTIATE_TEST_SUITE_P(
                     HostCase{"x.b.example.com", 3}, HostCase{"other.com", 3},
                     HostCase{"[::1]:80", 2}, HostCase{"unknown.test", 2}, HostCase{"", 2},
                     HostCase{"bad host", 2}, HostCase{"a.example.com:99x", 2}));
+
+TEST(ConfigFileTest, CleanUrlsTakesTrueFalseOrRedirect) {
+  ConfigFile c = Load(
+      "[[site]]\n[[site.rule]]\nmatch = \"/a/**\"\nclean_urls = \"redirect\"\n"
+      "[[site.rule]]\nmatch = \"/b/**\"\nclean_urls = false\n");
+  EXPECT_EQ(c.sites[0].rules[0].clean_urls, CleanUrls::kRedirect);
+  EXPECT_EQ(c.sites[0].rules[1].clean_urls, CleanUrls::kOff);
+}
 
 TEST(ConfigFileTest, FirstSiteIsTheDefaultWhenNoneIsMarked) {
   ConfigFile c = Load("[[site]]\n[[site]]\nhosts = [\"a.test\"]\n");
@@ -397,7 +405,7 @@ INSTANTIATE_TEST_SUITE_P(
             "t.toml:4:23: error_pages.404 must name a file below the site's root, starting with "
             "'/' (as \"/404.html\"), without '..', '?' or '#'"},
         ErrorCase{"CleanUrlsType", kRule + "clean_urls = \"yes\"\n",
-                  "t.toml:4:14: clean_urls must be true or false, not a string"},
+                  "t.toml:4:14: clean_urls must be true, false or \"redirect\""},
         ErrorCase{"ListingType", kRule + "listing = 0\n",
                   "t.toml:4:11: listing must be true or false, not an integer"}),
     CaseName());

@@ -5,6 +5,7 @@
 
 #include "sluice/base/check.h"
 #include "sluice/http/header_edits.h"
+#include "sluice/http/path.h"
 #include "sluice/serve/connection.h"
 #include "sluice/serve/connection_host.h"
 #include "sluice/serve/sites.h"
@@ -23,7 +24,10 @@ bool Connection::ApplySiteAndRules() {
   // comparison in the steady state, no reference count touched.
   if (l.generation.get() != &host_->generation()) l.generation = host_->generation_ptr();
   const Request& r = rs_->input.parser.request();
-  l.site = &l.generation->Select(r.field(Field::kHost));
+  // An absolute-form target's authority names the site, not Host (RFC 9112
+  // §3.2.2).
+  l.site = &l.generation->Select(l.resolved.authority.empty() ? r.field(Field::kHost)
+                                                              : l.resolved.authority);
   SLUICE_CHECK(l.files == nullptr, "a request takes its root once");
   l.files = host_->UseRoot(l.site->root_index);
   if (l.site->rules.empty()) return false;
@@ -53,7 +57,28 @@ bool Connection::ApplySiteAndRules() {
     RespondRuleRedirect();
     return true;
   }
+  if (get_or_head && l.rules.clean_urls == CleanUrls::kRedirect && !l.resolved.trailing_slash &&
+      l.match_path.ends_with(".html")) {
+    RespondCleanRedirect();
+    return true;
+  }
   return false;
+}
+
+void Connection::RespondCleanRedirect() {
+  // The canonical form: /about.html → /about, /dir/index.html → /dir/.
+  const FileLookup& l = rs_->lookup;
+  std::string_view path = l.resolved.relative;
+  if (path == "index.html" || path.ends_with("/index.html")) {
+    path.remove_suffix(std::string_view("index.html").size());
+  } else {
+    path.remove_suffix(std::string_view(".html").size());
+  }
+  std::string location = "Location: /";
+  location.append(EncodePath(path));
+  if (l.resolved.has_query) location.append("?").append(l.resolved.query);
+  location.append("\r\n");
+  RespondError(301, !rs_->response.keep_alive, location);
 }
 
 void Connection::RespondRuleRedirect() {

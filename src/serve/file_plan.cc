@@ -51,6 +51,10 @@ FilePlan Planner::Plan() {
     etag_.insert(etag_.size() - 1, in_.coding == Coding::kBrotli ? "-br" : "-gz");
   }
   const Request& r = *in_.request;
+  if (in_.status != 0) {
+    Body(RangeSet());
+    return plan_;
+  }
   const Validators validators{etag_, static_cast<time_t>(in_.file.mtime_sec)};
   switch (EvaluatePreconditions(r, validators)) {
     case Precondition::kProceed:
@@ -116,7 +120,7 @@ void Planner::Representation(std::string* out) const {
 void Planner::Body(const RangeSet& ranges) {
   const uint64_t size = in_.file.size;
   const bool partial = ranges.kind == RangeSet::Kind::kSatisfiable;
-  StartHead(partial ? 206 : 200);
+  StartHead(in_.status != 0 ? in_.status : partial ? 206 : 200);
   uint64_t offset = 0;
   uint64_t length = size;
   if (!partial && in_.coding == Coding::kIdentity && in_.file.full_fields != nullptr) {

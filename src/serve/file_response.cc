@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "sluice/http/field_syntax.h"
 #include "sluice/http/http_date.h"
 #include "sluice/http/response.h"
 #include "sluice/serve/connection.h"
@@ -46,6 +47,7 @@ std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" :
 }  // namespace
 
 void Connection::StartFile() {
+  rs_->lookup.fallback = FileLookup::Fallback::kNone;
   rs_->lookup.opening_index = false;
   rs_->lookup.probing_sibling = false;
   rs_->lookup.coding = Coding::kIdentity;
@@ -218,21 +220,24 @@ void Connection::OnResolved(FileInfo* info) {
   if (info->error != 0) {
     const int status = StatusForOpenError(info->error);
     rs_->lookup.files->cache().Release(info);
-    RespondError(status, !rs_->response.keep_alive);
+    RespondLookupError(status);
     return;
   }
   if (info->is_regular()) {
-    if (rs_->lookup.resolved.trailing_slash && !rs_->lookup.opening_index) {
+    if (rs_->lookup.resolved.trailing_slash && !rs_->lookup.opening_index &&
+        rs_->lookup.fallback == FileLookup::Fallback::kNone) {
       // "/file.txt/" names a directory that does not exist (POSIX: ENOTDIR).
       rs_->lookup.files->cache().Release(info);
-      RespondError(404, !rs_->response.keep_alive);
+      RespondLookupError(404);
       return;
     }
     rs_->tx.file = info;
     const Request& r = rs_->input.parser.request();
     rs_->lookup.coding_next = 0;
+    // An error page is sent as it is: no sibling.
     rs_->lookup.codings =
-        rs_->lookup.generation->precompressed
+        rs_->lookup.generation->precompressed &&
+                rs_->lookup.fallback != FileLookup::Fallback::kErrorPage
             ? NegotiateCoding(r.field(Field::kAcceptEncoding), r.has(Field::kAcceptEncoding))
             : CodingChoice();
     TryNextCoding();
@@ -240,7 +245,14 @@ void Connection::OnResolved(FileInfo* info) {
   }
   const bool directory = info->is_directory();
   rs_->lookup.files->cache().Release(info);
-  if (directory && !rs_->lookup.opening_index) {
+  if (rs_->lookup.fallback == FileLookup::Fallback::kErrorPage) {
+    RespondError(rs_->lookup.error_status, !rs_->response.keep_alive);  // Not a file.
+    return;
+  }
+  if (directory && !rs_->lookup.opening_index &&
+      rs_->lookup.fallback == FileLookup::Fallback::kNone) {
+    // "dir" → 301 "dir/", clean URLs or not: the index's relative links
+    // resolve against the directory only with the slash.
     if (!rs_->lookup.resolved.trailing_slash) {
       RespondRedirect();
       return;
@@ -255,7 +267,71 @@ void Connection::OnResolved(FileInfo* info) {
   }
   // A directory without an index file → 404 (the listing is not ours to
   // give); a FIFO, socket or device → 403: only regular files are served.
-  RespondError(directory ? 404 : 403, !rs_->response.keep_alive);
+  RespondLookupError(directory ? 404 : 403);
+}
+
+namespace {
+
+// The last segment of a decoded relative path has no '.': a page, not an asset.
+bool LooksLikePage(std::string_view relative) {
+  const size_t slash = relative.rfind('/');
+  const std::string_view last =
+      slash == std::string_view::npos ? relative : relative.substr(slash + 1);
+  return last.find('.') == std::string_view::npos;
+}
+
+bool AcceptsHtml(std::string_view accept) {
+  static constexpr std::string_view kHtml = "text/html";
+  for (size_t i = 0; i + kHtml.size() <= accept.size(); ++i) {
+    if (EqualsIgnoreCase(accept.substr(i, kHtml.size()), kHtml)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void Connection::RespondLookupError(int status) {
+  FileLookup& l = rs_->lookup;
+  using Fallback = FileLookup::Fallback;
+  if (l.rules.any && l.fallback != Fallback::kErrorPage) {
+    if (status == 404 && l.fallback == Fallback::kNone && l.rules.clean_urls != CleanUrls::kOff &&
+        !l.resolved.trailing_slash && !l.resolved.relative.empty() && !l.opening_index &&
+        LooksLikePage(l.resolved.relative)) {
+      // /about → /about.html.
+      l.fallback = Fallback::kCleanHtml;
+      l.path.assign(l.resolved.relative).append(".html");
+      OpenFallback();
+      return;
+    }
+    const Request& r = rs_->input.parser.request();
+    if (status == 404 && (l.fallback == Fallback::kNone || l.fallback == Fallback::kCleanHtml) &&
+        l.rules.spa_fallback != nullptr && !l.rules.spa_fallback->empty() &&
+        (l.resolved.trailing_slash || LooksLikePage(l.resolved.relative)) &&
+        AcceptsHtml(r.field(Field::kAccept))) {
+      // A navigation to a route the application draws itself.
+      l.fallback = Fallback::kSpa;
+      l.path.assign(std::string_view(*l.rules.spa_fallback).substr(1));
+      OpenFallback();
+      return;
+    }
+    if (const std::string* page = ErrorPageFor(*l.site, l.rules, status)) {
+      l.fallback = Fallback::kErrorPage;
+      l.error_status = status;
+      l.path.assign(std::string_view(*page).substr(1));
+      OpenFallback();
+      return;
+    }
+  }
+  RespondError(l.fallback == Fallback::kErrorPage ? l.error_status : status,
+               !rs_->response.keep_alive);
+}
+
+void Connection::OpenFallback() {
+  rs_->lookup.opening_index = false;
+  rs_->lookup.probing_sibling = false;
+  rs_->lookup.coding = Coding::kIdentity;
+  rs_->lookup.open_path = rs_->lookup.path;
+  Resolve();
 }
 
 void Connection::TryNextCoding() {
@@ -290,6 +366,22 @@ void Connection::ServeRepresentation() {
   in.cache_control = gen.cache_control;
   in.precompressed = gen.precompressed;
   in.max_ranges = gen.max_ranges;
+  switch (rs_->lookup.fallback) {
+    case FileLookup::Fallback::kSpa:
+      // The application's shell must be revalidated (a rule may say otherwise).
+      in.cache_control = "no-cache";
+      in.file.full_fields = nullptr;  // Not the fields a direct request gets.
+      break;
+    case FileLookup::Fallback::kErrorPage:
+      in.status = rs_->lookup.error_status;
+      in.cache_control = {};
+      in.precompressed = false;
+      in.file.full_fields = nullptr;
+      rs_->response.error_page = true;
+      break;
+    default:
+      break;
+  }
   const FilePlan plan = PlanFileResponse(in, &rs_->tx.out, &rs_->tx.segments);
   rs_->response.status = plan.status;
   rs_->response.head_len = plan.head_len;

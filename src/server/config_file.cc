@@ -452,13 +452,19 @@ absl::Status Loader::RuleActions(const toml::table& t, RuleConfig* rule) const {
   if (const toml::node* n = t.get("error_pages"); n != nullptr && st.ok()) {
     st = ErrorPages(*n, rule);
   }
-  for (auto [key, field] :
-       {std::pair{"clean_urls", &rule->clean_urls}, std::pair{"listing", &rule->listing}}) {
-    if (const toml::node* n = t.get(key); n != nullptr && st.ok()) {
-      bool b = false;
-      st = Bool(*n, key, &b);
-      *field = b;
+  if (const toml::node* n = t.get("clean_urls"); n != nullptr && st.ok()) {
+    if (n->is_string() && n->value<std::string>() == "redirect") {
+      rule->clean_urls = CleanUrls::kRedirect;
+    } else if (const toml::value<bool>* b = n->as_boolean(); b != nullptr) {
+      rule->clean_urls = b->get() ? CleanUrls::kOn : CleanUrls::kOff;
+    } else {
+      st = Error(n->source(), "clean_urls must be true, false or \"redirect\"");
     }
+  }
+  if (const toml::node* n = t.get("listing"); n != nullptr && st.ok()) {
+    bool b = false;
+    st = Bool(*n, "listing", &b);
+    rule->listing = b;
   }
   return st;
 }

@@ -150,6 +150,7 @@ class Connection final : public CompletionHandler {
   void ClearRules();
   bool ApplySiteAndRules();
   void RespondRuleRedirect();
+  void RespondCleanRedirect();
   void RespondPreflight(const std::vector<HeaderField>& fields);
   // Rewrites the head in tx.out with the matching rules' header edits and
   // CORS fields, moving the memory segments after it (SendSegments).
@@ -166,6 +167,11 @@ class Connection final : public CompletionHandler {
   void FinishLoad();
   void OnResolved(FileInfo* info);
   void TryNextCoding();
+  // A lookup ended in `status`: the rules' clean-URL candidate, SPA
+  // fallback or error page is looked up next, or the built-in error sent.
+  void RespondLookupError(int status);
+  // Looks up rs_->lookup.path for the fallback just chosen.
+  void OpenFallback();
   // Plans the response for rs_->file (file_plan.h) and sends it.
   void ServeRepresentation();
   void SubmitReadFile();

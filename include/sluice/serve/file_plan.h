@@ -52,6 +52,9 @@ struct FilePlanInput {
   std::string_view cache_control;
   bool precompressed = true;  // Siblings are in play: every response varies.
   size_t max_ranges = 16;
+  // Non-zero: an error page, sent whole with this status; preconditions and
+  // ranges do not apply to it.
+  int status = 0;
 };
 
 struct FilePlan {

@@ -63,7 +63,13 @@ struct FileLookup {
     files = nullptr;
     site = nullptr;
     rules.Clear();
+    fallback = Fallback::kNone;
   }
+
+  // What the current lookup is for, when not the request's own path: the
+  // rules' clean-URL ".html" candidate, the SPA fallback file, or the
+  // error page for `error_status`.
+  enum class Fallback : uint8_t { kNone, kCleanHtml, kSpa, kErrorPage };
 
   // The generation the request started with (kept while it lasts; a spare
   // state may keep it until its next request) and the site in it.
@@ -72,9 +78,11 @@ struct FileLookup {
   RootFiles* files = nullptr;  // The site's root and cache, held for the request.
   RuleMatch rules;
   std::string match_path;  // "/" + the decoded path: what rules match.
-  ResolvedPath resolved;   // The decoded target.
-  std::string path;        // The file to serve, relative to the root.
-  std::string open_path;   // What OPENAT2 opens now: path, or a sibling.
+  Fallback fallback = Fallback::kNone;
+  int error_status = 0;   // With kErrorPage.
+  ResolvedPath resolved;  // The decoded target.
+  std::string path;       // The file to serve, relative to the root.
+  std::string open_path;  // What OPENAT2 opens now: path, or a sibling.
   bool opening_index = false;
   bool probing_sibling = false;
   CodingChoice codings;

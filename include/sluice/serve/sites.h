@@ -42,6 +42,10 @@ struct RedirectRule {
   bool keep_query = false;
 };
 
+// Clean URLs: /about served from /about.html; kRedirect also sends requests
+// for /about.html to /about (and /dir/index.html to /dir/).
+enum class CleanUrls : uint8_t { kOff, kOn, kRedirect };
+
 struct RuleConfig {
   explicit RuleConfig(PathGlob glob) : match(std::move(glob)) {}
 
@@ -54,7 +58,7 @@ struct RuleConfig {
   // `true`); "" for `false` (turns off what an earlier rule turned on).
   std::optional<std::string> spa_fallback;
   std::vector<std::pair<int, std::string>> error_pages;  // Status → "/file".
-  std::optional<bool> clean_urls;
+  std::optional<CleanUrls> clean_urls;
   std::optional<bool> listing;
 };
 
@@ -103,7 +107,7 @@ struct RuleMatch {
   const RedirectRule* redirect = nullptr;
   const PathGlob* redirect_match = nullptr;
   const std::string* spa_fallback = nullptr;  // Null or "": off.
-  bool clean_urls = false;
+  CleanUrls clean_urls = CleanUrls::kOff;
   bool listing = false;
   bool any = false;  // Some rule matched.
 };
