@@ -461,13 +461,10 @@ sluice::ConfigLoader MakeReloader(const std::string& path) {
 }
 
 // --check-config: what a start would check short of binding: the file, the
-// flags, every site's root, the listen addresses' syntax.
+// flags and their limits, every site's root, the listen addresses' syntax.
 int CheckConfig(const std::string& path, const sluice::LoadedConfig& loaded) {
-  absl::Status st = sluice::BuildGeneration(loaded.config, loaded.sites, 1).status();
-  for (const std::string& address : {loaded.config.listen, loaded.config.metrics_listen}) {
-    if (!st.ok() || address.empty()) continue;
-    st = sluice::ParseListenAddress(address).status();
-  }
+  absl::Status st = sluice::CheckSettings(loaded.config);
+  if (st.ok()) st = sluice::BuildGeneration(loaded.config, loaded.sites, 1).status();
   if (!st.ok()) {
     std::cerr << (path.empty() ? "" : path + ": ") << st.message() << "\n";
     return kExitConfig;

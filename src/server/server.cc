@@ -136,7 +136,7 @@ struct Startup {
   std::unique_ptr<LogReopener> reopener;
 };
 
-absl::Status CheckLimits(const ServerConfig& config) {
+absl::Status CheckLimitsInternal(const ServerConfig& config) {
   if (config.threads < 1 || config.threads > 1024) {
     return absl::InvalidArgumentError("--threads must be between 1 and 1024");
   }
@@ -174,7 +174,7 @@ absl::Status OpenListeners(const ServerConfig& config, Startup* s) {
 // Everything that can fail on configuration, checked before anything is
 // logged, so a bad start-up stays one line.
 absl::StatusOr<Startup> Prepare(ServerConfig* config, std::vector<SiteConfig> sites) {
-  if (absl::Status st = CheckLimits(*config); !st.ok()) return st;
+  if (absl::Status st = CheckLimitsInternal(*config); !st.ok()) return st;
   Startup s;
   absl::StatusOr<std::shared_ptr<ServeGeneration>> gen =
       BuildGeneration(*config, std::move(sites), /*id=*/1);
@@ -440,6 +440,15 @@ void WaitForStop(const SignalContext& c, const ServerConfig& config, HealthState
 }
 
 }  // namespace
+
+absl::Status CheckSettings(const ServerConfig& config) {
+  if (absl::Status st = CheckLimitsInternal(config); !st.ok()) return st;
+  for (const std::string& address : {config.listen, config.metrics_listen}) {
+    if (address.empty()) continue;
+    if (absl::Status st = ParseListenAddress(address).status(); !st.ok()) return st;
+  }
+  return absl::OkStatus();
+}
 
 int AvailableCpuCount() {
   const size_t n = AllowedCpus().size();

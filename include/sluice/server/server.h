@@ -38,6 +38,10 @@ using ConfigLoader = std::function<absl::StatusOr<LoadedConfig>()>;
 absl::Status RunServer(const ServerConfig& config, std::vector<SiteConfig> sites = {},
                        ConfigLoader reload = nullptr);
 
+// What a start checks of the settings short of binding and opening (thread
+// and backlog limits, the listen addresses' syntax): --check-config.
+absl::Status CheckSettings(const ServerConfig& config);
+
 // CPUs this process may run on, in order.
 int AvailableCpuCount();
 
