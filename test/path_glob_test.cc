@@ -141,7 +141,63 @@ INSTANTIATE_TEST_SUITE_P(
     testing::Values(WorstCase{"/" + Repeat("*a", 40) + "b", "/" + std::string(8000, 'a')},
                     WorstCase{"/" + Repeat("?*", 60) + "z", "/" + std::string(8000, 'y')},
                     WorstCase{Repeat("/**", 40) + "/z", Repeat("/a", 4000)},
-                    WorstCase{"*" + Repeat("a*", 80) + "b", "/" + std::string(8000, 'a')}));
+                    WorstCase{"*" + Repeat("a*", 80) + "b", "/" + std::string(8000, 'a')},
+                    // Fewer than 64 tokens: the 64-bit automaton.
+                    WorstCase{"/" + Repeat("*a", 20) + "b", "/" + std::string(8000, 'a')},
+                    WorstCase{Repeat("/**", 20) + "/z", Repeat("/a", 4000)}));
+
+// The syntax of path_glob.h, the slow way: backtracking over the pattern.
+bool Reference(std::string_view p, std::string_view s) {
+  if (p.empty()) return s.empty();
+  if (p.starts_with("**")) {
+    if (p.size() == 2) return true;  // Trailing "**": anything, '/' included.
+    // "**/": zero or more whole segments, each ending in '/'.
+    std::string_view rest = p.substr(3);
+    if (Reference(rest, s)) return true;
+    for (size_t i = 0; i < s.size(); ++i) {
+      if (s[i] == '/' && Reference(rest, s.substr(i + 1))) return true;
+    }
+    return false;
+  }
+  if (p[0] == '*') {
+    for (size_t i = 0; i <= s.size(); ++i) {
+      if (Reference(p.substr(1), s.substr(i))) return true;
+      if (i < s.size() && s[i] == '/') break;
+    }
+    return false;
+  }
+  if (s.empty()) return false;
+  if (p[0] == '?') return s[0] != '/' && Reference(p.substr(1), s.substr(1));
+  return p[0] == s[0] && Reference(p.substr(1), s.substr(1));
+}
+
+TEST(PathGlobTest, EveryShapeAgreesWithABacktrackingReference) {
+  const std::vector<std::string> patterns = {"/**",       "/assets/**", "/a/*/c",   "*.html",
+                                             "*",         "/a?c/**",    "/**/x.js", "/a/**/b/**",
+                                             "a*b",       "*.tar.gz",   "/a/b",     "index.html",
+                                             "/*/old/**", "/a/*.css",   "/?\?\?/**"};
+  const std::vector<std::string> paths = {"/",           "/a",
+                                          "/a/",         "/assets",
+                                          "/assets/",    "/assets/x/y.js",
+                                          "/abc/c",      "/a/b/c",
+                                          "/a/b",        "/x.js",
+                                          "/a/x.js",     "/a/b/x.js",
+                                          "/index.html", "/d/index.html",
+                                          "/x.html",     "/.html",
+                                          "/f.tar.gz",   "/a/q/b/z",
+                                          "/axb",        "/ab",
+                                          "/abc/",       "/a/s.css",
+                                          "/a/t/s.css",  "/q/old/z"};
+  for (const std::string& pattern : patterns) {
+    absl::StatusOr<PathGlob> glob = PathGlob::Compile(pattern);
+    ASSERT_TRUE(glob.ok()) << pattern;
+    for (const std::string& path : paths) {
+      std::string_view subject = path;
+      if (pattern[0] != '/') subject.remove_prefix(path.rfind('/') + 1);  // Basename patterns.
+      EXPECT_EQ(glob->Matches(path), Reference(pattern, subject)) << pattern << " on " << path;
+    }
+  }
+}
 
 }  // namespace
 }  // namespace sluice

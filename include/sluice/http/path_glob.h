@@ -67,12 +67,25 @@ class PathGlob {
     char c;
   };
 
+  // What most rules look like, matched with one comparison.
+  enum class Shape : uint8_t {
+    kLiteral,         // No wildcard: equality.
+    kPrefixGlobStar,  // Literal bytes, then a trailing "**": a prefix test.
+    kStarSuffix,      // Basename "*" then literal bytes ("*.html"): a suffix test.
+    kGeneral,         // The automaton.
+  };
+
   PathGlob() = default;
   void Tokenize();
+  // The automaton over what follows the literal prefix: a 64-bit set of
+  // live tokens when there are fewer than 64, else arrays.
+  bool MatchSmall(std::string_view path, uint64_t* steps) const;
+  bool MatchLarge(std::string_view path, uint64_t* steps) const;
 
   std::string pattern_;
   bool anchored_ = false;
-  bool literal_only_ = false;  // No wildcard: a plain comparison.
+  Shape shape_ = Shape::kGeneral;
+  size_t prefix_len_ = 0;      // Leading literal tokens = leading pattern bytes.
   std::vector<Token> tokens_;  // At most kPatternBytesMax.
 };
 
