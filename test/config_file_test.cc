@@ -176,6 +176,14 @@ INSTANTIATE_TEST_SUITE_P(
                     HostCase{"[::1]:80", 2}, HostCase{"unknown.test", 2}, HostCase{"", 2},
                     HostCase{"bad host", 2}, HostCase{"a.example.com:99x", 2}));
 
+TEST(ConfigFileTest, CleanUrlsTakesTrueFalseOrRedirect) {
+  ConfigFile c = Load(
+      "[[site]]\n[[site.rule]]\nmatch = \"/a/**\"\nclean_urls = \"redirect\"\n"
+      "[[site.rule]]\nmatch = \"/b/**\"\nclean_urls = false\n");
+  EXPECT_EQ(c.sites[0].rules[0].clean_urls, CleanUrls::kRedirect);
+  EXPECT_EQ(c.sites[0].rules[1].clean_urls, CleanUrls::kOff);
+}
+
 TEST(ConfigFileTest, FirstSiteIsTheDefaultWhenNoneIsMarked) {
   ConfigFile c = Load("[[site]]\n[[site]]\nhosts = [\"a.test\"]\n");
   EXPECT_EQ(c.SelectSite("nowhere.test"), &c.sites[0]);

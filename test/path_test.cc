@@ -280,5 +280,16 @@ TEST(EncodePathTest, Table) {
 
 TEST(EncodePathTest, NulIsEncoded) { EXPECT_EQ(EncodePath("a\0b"sv), "a%00b"); }
 
+TEST(ResolveTargetTest, AbsoluteFormKeepsItsAuthorityForSiteSelection) {
+  ResolvedPath r;
+  ASSERT_EQ(ResolveTarget("http://user@A.test:8080/x?q", &r), PathError::kOk);
+  EXPECT_EQ(r.authority, "A.test:8080");
+  EXPECT_EQ(r.relative, "x");
+  ASSERT_EQ(ResolveTarget("https://b.test", &r), PathError::kOk);
+  EXPECT_EQ(r.authority, "b.test");
+  ASSERT_EQ(ResolveTarget("/y", &r), PathError::kOk);
+  EXPECT_EQ(r.authority, "");
+}
+
 }  // namespace
 }  // namespace sluice

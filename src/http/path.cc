@@ -23,8 +23,8 @@ bool StartsWithIgnoreCase(std::string_view s, std::string_view prefix) {
 }
 
 // absolute-form (RFC 9112 §3.2.2): the server must accept it; the authority
-// is ignored for file lookup (nothing on the filesystem path comes from the
-// client's idea of the host). Leaves `*target` as the origin-form path (and
+// replaces Host in choosing the site (§3.2.2) but is never part of a
+// filesystem path. Leaves `*target` as the origin-form path (and
 // a query that followed an empty path in `out`).
 PathError StripAbsoluteForm(std::string_view* target, ResolvedPath* out) {
   size_t scheme_len = 0;
@@ -39,6 +39,12 @@ PathError StripAbsoluteForm(std::string_view* target, ResolvedPath* out) {
   // The authority ends at the first '/' or '?' (RFC 3986 §3.2).
   const size_t end = target->find_first_of("/?", scheme_len);
   if (end == scheme_len) return PathError::kBadTarget;  // Empty authority.
+  out->authority = target->substr(
+      scheme_len, end == std::string_view::npos ? std::string_view::npos : end - scheme_len);
+  // userinfo@host: only the host names the site.
+  if (const size_t at = out->authority.rfind('@'); at != std::string_view::npos) {
+    out->authority.remove_prefix(at + 1);
+  }
   if (end == std::string_view::npos) {
     *target = "/";
   } else if ((*target)[end] == '?') {
@@ -112,6 +118,7 @@ PathError ResolveTarget(std::string_view target, ResolvedPath* out) {
   out->has_dot_segment = false;
   out->query = {};
   out->has_query = false;
+  out->authority = {};
   if (target.empty()) return PathError::kBadTarget;
   if (target == "*") return PathError::kNotAPath;
   // Raw controls (NUL included) never belong in a target (RFC 3986 §2); the

@@ -24,7 +24,10 @@ bool Connection::ApplySiteAndRules() {
   // comparison in the steady state, no reference count touched.
   if (l.generation.get() != &host_->generation()) l.generation = host_->generation_ptr();
   const Request& r = rs_->input.parser.request();
-  l.site = &l.generation->Select(r.field(Field::kHost));
+  // An absolute-form target's authority names the site, not Host (RFC 9112
+  // §3.2.2).
+  l.site = &l.generation->Select(l.resolved.authority.empty() ? r.field(Field::kHost)
+                                                              : l.resolved.authority);
   SLUICE_CHECK(l.files == nullptr, "a request takes its root once");
   l.files = host_->UseRoot(l.site->root_index);
   if (l.site->rules.empty()) return false;

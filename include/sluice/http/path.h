@@ -19,6 +19,9 @@ struct ResolvedPath {
   bool has_dot_segment = false;  // A segment starts with '.' (dotfile or dot-directory).
   std::string_view query;        // Raw query without '?', empty if none.
   bool has_query = false;
+  // The authority of an absolute-form target ("http://a.test:80/x" →
+  // "a.test:80"), which names the site in place of Host; empty otherwise.
+  std::string_view authority;
 };
 
 enum class PathError {
