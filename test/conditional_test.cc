@@ -300,13 +300,14 @@ std::string CodingNames(const std::vector<Coding>& order) {
   std::string text;
   for (Coding c : order) {
     if (!text.empty()) text += ",";
-    text += c == Coding::kBrotli ? "br" : c == Coding::kGzip ? "gzip" : "identity";
+    text += c == Coding::kIdentity ? std::string("identity") : std::string(CodingToken(c));
   }
   return text;
 }
 
 std::vector<CodingCase> CodingCases() {
   const Coding br = Coding::kBrotli;
+  const Coding zs = Coding::kZstd;
   const Coding gz = Coding::kGzip;
   const Coding id = Coding::kIdentity;
   return {
@@ -315,29 +316,48 @@ std::vector<CodingCase> CodingCases() {
       {"PresentButEmpty", "", true, {id}},
       {"Gzip", "gzip", true, {gz, id}},
       {"Br", "br", true, {br, id}},
+      {"Zstd", "zstd", true, {zs, id}},
       {"GzipAndBrTieBrFirst", "gzip, br", true, {br, gz, id}},
+      {"BrowserTieBrZstdGzip", "gzip, deflate, br, zstd", true, {br, zs, gz, id}},
+      {"ZstdAndGzipTieZstdFirst", "gzip, zstd", true, {zs, gz, id}},
+      {"ZstdHigherQThanBr", "br;q=0.8, zstd", true, {zs, br, id}},
+      {"GzipHighestQ", "zstd;q=0.2, gzip;q=0.9, br;q=0.5", true, {gz, br, zs, id}},
+      {"ZstdQZero", "zstd;q=0, br, gzip", true, {br, gz, id}},
+      {"ZstdUpperCase", "ZSTD;Q=0.5, Gzip;q=0.4", true, {zs, gz, id}},
+      {"ZstPrefixNotZstd", "zst, zstandard", true, {id}},
       {"BrLowerQ", "br;q=0.5, gzip", true, {gz, br, id}},
       {"BrLowQGzipHighQ", "br;q=0.1, gzip;q=0.9", true, {gz, br, id}},
       {"EqualQTieBrFirst", "gzip;q=0.8, br;q=0.8", true, {br, gz, id}},
       {"GzipQZero", "gzip;q=0", true, {id}},
       {"GzipQZeroPointZero", "gzip;q=0.000", true, {id}},
       {"BrQZeroGzip", "br;q=0, gzip", true, {gz, id}},
-      {"Star", "*", true, {br, gz, id}},
+      {"Star", "*", true, {br, zs, gz, id}},
       {"StarQZero", "*;q=0", true, {id}},
       {"StarQZeroButGzip", "gzip, *;q=0", true, {gz, id}},
-      {"StarCoversUnlisted", "gzip;q=0.5, *", true, {br, gz, id}},
-      {"StarDoesNotOverrideListed", "*, gzip;q=0", true, {br, id}},
+      {"StarQZeroButZstd", "zstd;q=0.1, *;q=0", true, {zs, id}},
+      // "*" covers identity too: gzip at 0.5 ranks below it.
+      {"StarCoversUnlisted", "gzip;q=0.5, *", true, {br, zs, id}},
+      {"StarCoversUnlistedNotIdentity", "gzip;q=0.5, *, identity;q=0.1", true, {br, zs, gz, id}},
+      {"StarDoesNotOverrideListed", "*, gzip;q=0", true, {br, zs, id}},
       {"IdentityQZeroStillIdentity", "identity;q=0", true, {id}},
       {"IdentityOnly", "identity", true, {id}},
+      {"IdentityPreferred", "identity, gzip;q=0.5", true, {id}},
+      {"IdentityTiesGzip", "gzip, identity", true, {gz, id}},
+      {"IdentityBetween", "br, identity;q=0.5, gzip;q=0.4", true, {br, id}},
+      {"IdentityRefusedStillLast", "identity;q=0, gzip", true, {gz, id}},
+      {"IdentityUnnamedRanksLast", "gzip;q=0.001", true, {gz, id}},
       {"XGzip", "x-gzip", true, {gz, id}},
       {"Deflate", "deflate", true, {id}},
-      {"Compress", "compress, zstd", true, {id}},
+      {"Compress", "compress", true, {id}},
       {"InvalidQAboveOne", "gzip;q=2", true, {id}},
       {"InvalidQOnePointFive", "gzip;q=1.5", true, {id}},
       {"InvalidQTooManyDigits", "gzip;q=0.0001", true, {id}},
       {"InvalidQLetters", "br;q=abc, gzip", true, {gz, id}},
+      {"InvalidQIgnoresElementNotField", "zstd;q=x, br;q=0.3", true, {br, id}},
+      {"InvalidQOnIdentityIgnored", "identity;q=9, gzip;q=0.5", true, {gz, id}},
       {"InvalidQNegative", "gzip;q=-1", true, {id}},
       {"InvalidQEmpty", "gzip;q=", true, {id}},
+      {"OtherParameterIgnoresElement", "zstd;level=3", true, {id}},
       {"QOneExact", "br;q=1.000, gzip;q=1", true, {br, gz, id}},
       {"SmallestQ", "gzip;q=0.001", true, {gz, id}},
       {"UpperCase", "GZIP", true, {gz, id}},
@@ -354,7 +374,7 @@ TEST_P(NegotiateCodingTest, MatchesTable) {
   const CodingCase& c = GetParam();
   const CodingChoice choice = NegotiateCoding(c.accept_encoding, c.present);
   ASSERT_GE(choice.count, 1);
-  ASSERT_LE(choice.count, 3);
+  ASSERT_LE(choice.count, kCodingCount);
   const std::vector<Coding> actual(choice.order, choice.order + choice.count);
   EXPECT_EQ(CodingNames(actual), CodingNames(c.order));
   EXPECT_EQ(actual.back(), Coding::kIdentity);

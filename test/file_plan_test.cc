@@ -123,6 +123,11 @@ TEST_F(PlanTest, EachCodingHasItsOwnValidator) {
   EXPECT_EQ(gz.plan.status, 304);
   // The identity tag does not validate the gzip representation.
   EXPECT_EQ(Plan("If-None-Match: \"abc-10\"\r\n", false, Coding::kGzip).plan.status, 200);
+  Result zst = Plan("", false, Coding::kZstd);
+  EXPECT_NE(zst.head().find("ETag: \"abc-10-zst\"\r\n"), std::string::npos) << zst.head();
+  EXPECT_NE(zst.head().find("Content-Encoding: zstd\r\n"), std::string::npos) << zst.head();
+  EXPECT_EQ(Plan("If-None-Match: \"abc-10-zst\"\r\n", false, Coding::kZstd).plan.status, 304);
+  EXPECT_EQ(Plan("If-None-Match: \"abc-10-gz\"\r\n", false, Coding::kZstd).plan.status, 200);
 }
 
 TEST_F(PlanTest, NotModifiedCarriesValidatorsAndCachePolicyButNoBody) {

@@ -317,7 +317,7 @@ std::vector<Probe> Corpus() {
     get("header_6k", "/data.txt", Hdr("X-Big", std::string(6000, 'b')));
   }
 
-  // Content codings: foo.txt has .gz and .br siblings, gzonly.txt only .gz.
+  // Content codings: foo.txt has .gz, .br and .zst siblings, gzonly.txt only .gz.
   const std::pair<const char*, const char*> encodings[] = {
       {"gzip", "gzip"},
       {"gzip_br", "gzip, br"},
@@ -330,6 +330,9 @@ std::vector<Probe> Corpus() {
       {"deflate", "deflate"},
       {"upper", "GZIP"},
       {"empty", ""},
+      {"zstd", "zstd"},
+      {"zstd_gzip", "gzip, zstd"},
+      {"zstd_q0_gzip", "zstd;q=0, gzip"},
   };
   for (const auto& [name, value] : encodings) {
     get(std::string("ae_") + name, "/foo.txt", Hdr("Accept-Encoding", value));
@@ -424,6 +427,8 @@ const Difference kIntentionalDifferences[] = {
     // Content codings: nginx-light has gzip_static but no brotli.
     {"ae_gzip_br", 200, 200, "sluice serves .br (preferred on a tie), nginx-light has no br"},
     {"ae_br", 200, 200, "sluice serves .br, nginx-light has no br"},
+    {"ae_zstd", 200, 200, "sluice serves .zst (RFC 8878 §7.2), nginx has no zstd_static"},
+    {"ae_zstd_gzip", 200, 200, "sluice prefers .zst to .gz on a tie (README), nginx has no zstd"},
     {"ae_star", 200, 200, "'*' accepts any coding (RFC 9110 §12.5.3)"},
     {"ae_x_gzip", 200, 200, "x-gzip is gzip (RFC 9110 §8.4.1.3)"},
     {"ae_gzip_http10", 200, 200, "codings do not depend on the HTTP version (RFC 9110 §12.5.3)"},
@@ -645,6 +650,7 @@ class NginxDiffTest : public ::testing::Test {
     ASSERT_TRUE(root_.WriteFile("foo.txt", "foo.txt identity\n"));
     ASSERT_TRUE(root_.WriteFile("foo.txt.gz", "GZ:" + PseudoRandomBytes(120, 6)));
     ASSERT_TRUE(root_.WriteFile("foo.txt.br", "BR:" + PseudoRandomBytes(80, 7)));
+    ASSERT_TRUE(root_.WriteFile("foo.txt.zst", "ZST:" + PseudoRandomBytes(100, 9)));
     ASSERT_TRUE(root_.WriteFile("gzonly.txt", "gzonly.txt identity\n"));
     ASSERT_TRUE(root_.WriteFile("gzonly.txt.gz", "GZ:" + PseudoRandomBytes(90, 8)));
   }

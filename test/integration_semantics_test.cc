@@ -178,6 +178,10 @@ class SemanticsTest : public ::testing::Test {
     ASSERT_TRUE(root_.WriteFile("foo.txt", kFooIdentity));
     ASSERT_TRUE(root_.WriteFile("foo.txt.gz", gz_));
     ASSERT_TRUE(root_.WriteFile("foo.txt.br", br_));
+    zst_ = "ZST:" + PseudoRandomBytes(250, 23);
+    ASSERT_TRUE(root_.WriteFile("foo.txt.zst", zst_));
+    ASSERT_TRUE(root_.WriteFile("zstonly.txt", kFooIdentity));
+    ASSERT_TRUE(root_.WriteFile("zstonly.txt.zst", zst_));
     ASSERT_TRUE(root_.WriteFile("gzonly.txt", kFooIdentity));
     ASSERT_TRUE(root_.WriteFile("gzonly.txt.gz", gz_));
     // A sibling that is not a regular file must be passed over.
@@ -275,7 +279,7 @@ class SemanticsTest : public ::testing::Test {
   TestRoot root_;
   ServerProcess server_;
   ServerProcess other_;  // A second server with different flags, when a test needs one.
-  std::string data_, gz_, br_;
+  std::string data_, gz_, br_, zst_;
 };
 
 // ------------------------------------------------------------- ranges --
@@ -688,7 +692,13 @@ TEST_F(SemanticsTest, PrecompressedSiblingsAreNegotiated) {
       {"br;q=0.1, gzip;q=0.9", "gzip"},
       {"br;q=0.5, gzip", "gzip"},
       {"*", "br"},
+      {"zstd", "zstd"},
+      {"gzip, zstd", "zstd"},
+      {"gzip, deflate, br, zstd", "br"},
+      {"br;q=0.9, ZSTD", "zstd"},
+      {"zstd;q=0, gzip", "gzip"},
       {"gzip;q=0, br;q=0", nullptr},
+      {"gzip;q=0, br;q=0, zstd;q=0", nullptr},
       {"identity", nullptr},
       {"deflate", nullptr},
       {"", nullptr},
@@ -710,14 +720,15 @@ TEST_F(SemanticsTest, PrecompressedSiblingsAreNegotiated) {
       EXPECT_EQ(r->body, kFooIdentity);
     } else {
       EXPECT_EQ(r->Header("Content-Encoding"), coding) << r->Describe();
-      EXPECT_TRUE(BytesEqual(r->body, coding == "br" ? br_ : gz_));
+      EXPECT_TRUE(BytesEqual(r->body, coding == "br" ? br_ : coding == "zstd" ? zst_ : gz_));
     }
     etags.push_back(coding + "=" + r->Header("ETag").value_or(""));
   }
-  // One ETag per representation (RFC 9110 §8.8.3): br, gzip and identity differ.
+  // One ETag per representation (RFC 9110 §8.8.3): br, zstd, gzip and
+  // identity differ.
   std::sort(etags.begin(), etags.end());
   etags.erase(std::unique(etags.begin(), etags.end()), etags.end());
-  ASSERT_EQ(etags.size(), 3u) << ::testing::PrintToString(etags);
+  ASSERT_EQ(etags.size(), 4u) << ::testing::PrintToString(etags);
   std::vector<std::string> values;
   for (const std::string& e : etags) values.push_back(e.substr(e.find('=') + 1));
   std::sort(values.begin(), values.end());
@@ -774,9 +785,64 @@ TEST_F(SemanticsTest, PrecompressedRepresentationSupportsHeadRangesAndConditiona
   EXPECT_EQ(if_range->status, 200) << "If-Range with the gzip ETag on the br representation";
 }
 
+TEST_F(SemanticsTest, ZstdRepresentationHasItsOwnValidatorRangesAndVary) {
+  const std::string zstd = "Accept-Encoding: zstd\r\n";
+  const std::optional<HttpResponse> full = Get("/foo.txt", zstd);
+  ASSERT_TRUE(full);
+  EXPECT_EQ(full->status, 200) << full->Describe();
+  EXPECT_EQ(full->Header("Content-Encoding"), "zstd") << full->Describe();
+  EXPECT_EQ(full->Header("Content-Type"), kTextType);
+  EXPECT_TRUE(full->HeaderHasToken("Vary", "Accept-Encoding")) << full->Describe();
+  EXPECT_TRUE(BytesEqual(full->body, zst_));
+  const std::string zst_etag = full->Header("ETag").value_or("");
+  ASSERT_GE(zst_etag.size(), 6u);
+  EXPECT_EQ(zst_etag.substr(zst_etag.size() - 5), "-zst\"") << zst_etag;
+
+  const std::optional<HttpResponse> head = Fetch(MakeRequest("HEAD", "/foo.txt", zstd), "HEAD");
+  ASSERT_TRUE(head);
+  EXPECT_EQ(head->Header("Content-Length"), std::to_string(zst_.size())) << head->Describe();
+  EXPECT_EQ(head->Header("ETag"), zst_etag);
+
+  // 304 for the zstd tag, with the representation's validator and Vary.
+  const std::optional<HttpResponse> same =
+      Get("/foo.txt", zstd + "If-None-Match: " + zst_etag + "\r\n");
+  ASSERT_TRUE(same);
+  EXPECT_EQ(same->status, 304) << same->Describe();
+  EXPECT_EQ(same->Header("ETag"), zst_etag);
+  EXPECT_TRUE(same->HeaderHasToken("Vary", "Accept-Encoding")) << same->Describe();
+  // The zstd tag does not validate the gzip representation.
+  const std::optional<HttpResponse> gzip =
+      Get("/foo.txt", "Accept-Encoding: gzip\r\nIf-None-Match: " + zst_etag + "\r\n");
+  ASSERT_TRUE(gzip);
+  EXPECT_EQ(gzip->status, 200) << gzip->Describe();
+  EXPECT_EQ(gzip->Header("Content-Encoding"), "gzip");
+
+  // A range selects bytes of the zstd representation (RFC 9110 §14.1.2).
+  const std::optional<HttpResponse> part = Get("/foo.txt", zstd + "Range: bytes=3-40\r\n");
+  ASSERT_TRUE(part);
+  ExpectSinglePart(*part, zst_, 3, 40);
+  EXPECT_EQ(part->Header("Content-Encoding"), "zstd");
+  EXPECT_EQ(part->Header("ETag"), zst_etag);
+  const std::optional<HttpResponse> if_range =
+      Get("/foo.txt", zstd + "Range: bytes=0-1\r\nIf-Range: " + zst_etag + "\r\n");
+  ASSERT_TRUE(if_range);
+  EXPECT_EQ(if_range->status, 206) << if_range->Describe();
+
+  // Only a .zst sibling: served to a client that takes zstd, identity to others.
+  const std::optional<HttpResponse> only =
+      Get("/zstonly.txt", "Accept-Encoding: br, gzip, zstd\r\n");
+  ASSERT_TRUE(only);
+  EXPECT_EQ(only->Header("Content-Encoding"), "zstd") << only->Describe();
+  EXPECT_TRUE(BytesEqual(only->body, zst_));
+  const std::optional<HttpResponse> no_zstd = Get("/zstonly.txt", "Accept-Encoding: br, gzip\r\n");
+  ASSERT_TRUE(no_zstd);
+  EXPECT_FALSE(no_zstd->HasHeader("Content-Encoding")) << no_zstd->Describe();
+  EXPECT_EQ(no_zstd->body, kFooIdentity);
+}
+
 TEST_F(SemanticsTest, PrecompressedOffMeansIdentityWithoutVary) {
   ASSERT_TRUE(StartOther({"--precompressed=false"}));
-  for (const char* ae : {"gzip, br", "gzip", "br", "*"}) {
+  for (const char* ae : {"gzip, br", "gzip", "br", "zstd", "*"}) {
     SCOPED_TRACE(ae);
     const std::optional<HttpResponse> r = FetchFrom(
         other_, MakeRequest("GET", "/foo.txt", std::string("Accept-Encoding: ") + ae + "\r\n"));

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "support/http_client.h"
 #include "support/server_process.h"
 #include "support/slow_fs.h"
@@ -340,6 +341,92 @@ TEST_F(StorageTest, AllFaultsInOneServerLeaveDescriptorsAsBefore) {
 // (g) On an ordinary directory with the open-file cache: a file that is
 // truncated, or rewritten in place, while a slow client downloads it must not
 // reach the client as a complete response of the announced length.
+// (f) Directory listings read on the helper pool: a directory whose readdir
+// stalls holds up neither the worker nor other clients; a full queue is a
+// 503; a client that times out while its directory is read is closed, and
+// the late result is freed without touching its connection.
+class ListingStorageTest : public StorageTest {
+ protected:
+  void MountListed(std::vector<std::string> flags) {
+    MountFiles();
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_TRUE(fs_.MakeDir("listed"));
+    ASSERT_TRUE(fs_.WriteFile("listed/one.txt", "1"));
+    ASSERT_TRUE(fs_.WriteFile("listed/two.txt", "22"));
+    flags.push_back("--directory_listing");
+    StartServer(fs_.mount_path(), flags);
+    if (IsSkipped() || HasFatalFailure()) return;
+    ASSERT_TRUE(fs_.SetRules("{" + Rule("listed", "readdir", "\"delay\": 3, \"times\": 1") + "}"));
+  }
+  nlohmann::json Metrics() {
+    std::string error;
+    const std::optional<HttpResponse> r = Get("/metrics", &error);
+    if (!r) return nlohmann::json();
+    return nlohmann::json::parse(r->body, nullptr, false);
+  }
+};
+
+TEST_F(ListingStorageTest, SlowDirectoryDoesNotStallOtherClients) {
+  MountListed({});
+  if (IsSkipped() || HasFatalFailure()) return;
+  HttpConnection first;
+  SendGet(&first, "/listed/");
+  ASSERT_TRUE(fs_.WaitForLog("readdir listed begin", 1, Millis(3000))) << fs_.Log();
+  ExpectPromptAnswers();
+  const std::optional<HttpResponse> r = first.ReadResponse("GET", kStallWait);
+  ASSERT_TRUE(r) << first.last_error();
+  EXPECT_EQ(r->status, 200) << r->Describe();
+  EXPECT_NE(r->body.find(">one.txt<"), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find(">two.txt<"), std::string::npos) << r->body;
+  EXPECT_EQ(Metrics()["totals"]["blocking_pool"]["queue_depth"], 0);
+}
+
+TEST_F(ListingStorageTest, FullQueueIs503WithRetryAfter) {
+  MountListed({"--blocking_pool_queue=1"});
+  if (IsSkipped() || HasFatalFailure()) return;
+  HttpConnection first;
+  SendGet(&first, "/listed/");
+  ASSERT_TRUE(fs_.WaitForLog("readdir listed begin", 1, Millis(3000))) << fs_.Log();
+  std::string error;
+  const std::optional<HttpResponse> refused = Get("/listed/", &error);
+  ASSERT_TRUE(refused) << error;
+  EXPECT_EQ(refused->status, 503) << refused->Describe();
+  EXPECT_EQ(refused->Header("Retry-After"), "1");
+  const nlohmann::json m = Metrics();
+  EXPECT_EQ(m["totals"]["blocking_pool"]["jobs_rejected_total"], 1) << m;
+  EXPECT_EQ(m["totals"]["blocking_pool"]["queue_depth"], 1) << m;
+  const std::optional<HttpResponse> r = first.ReadResponse("GET", kStallWait);
+  ASSERT_TRUE(r) << first.last_error();
+  EXPECT_EQ(r->status, 200) << r->Describe();
+}
+
+TEST_F(ListingStorageTest, TimeoutWhileListingClosesAndFreesTheLateResult) {
+  MountListed({"--header_timeout=1s"});
+  if (IsSkipped() || HasFatalFailure()) return;
+  const FdCensus baseline = SettledCensus();
+  HttpConnection first;
+  SendGet(&first, "/listed/");
+  ASSERT_TRUE(fs_.WaitForLog("readdir listed begin", 1, Millis(3000))) << fs_.Log();
+  // Closed at the deadline, long before the directory is read.
+  const auto start = Clock::now();
+  std::string raw;
+  EXPECT_TRUE(first.ReadToEof(&raw, Millis(2500))) << first.last_error();
+  EXPECT_LT(std::chrono::duration_cast<Millis>(Clock::now() - start).count(), 2500);
+  EXPECT_EQ(raw.find("one.txt"), std::string::npos);
+  // The read ends; its result reaches nobody, and the worker goes on.
+  ASSERT_TRUE(fs_.WaitForLog("readdir listed end", 1, kStallWait)) << fs_.Log();
+  std::this_thread::sleep_for(kSettle);
+  std::string error;
+  const std::optional<HttpResponse> again = Get("/listed/", &error);
+  ASSERT_TRUE(again) << error;
+  EXPECT_EQ(again->status, 200) << again->Describe();
+  EXPECT_NE(again->body.find(">two.txt<"), std::string::npos);
+  const nlohmann::json m = Metrics();
+  EXPECT_EQ(m["totals"]["blocking_pool"]["queue_depth"], 0) << m;
+  EXPECT_GE(m["totals"]["connections"]["timeouts_total"].get<int>(), 1) << m;
+  ExpectDescriptorsBackTo(baseline, 0);
+}
+
 class ChangedFileTest : public StorageTest, public ::testing::WithParamInterface<bool> {};
 
 TEST_P(ChangedFileTest, DownloadEndsEarlyWhenFileChanges) {

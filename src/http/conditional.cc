@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "sluice/http/field_syntax.h"
 #include "sluice/http/http_date.h"
 #include "sluice/http/http_parser.h"
 
@@ -35,22 +36,6 @@ bool NextEntityTag(std::string_view* s, bool* weak, std::string_view* opaque) {
 std::optional<time_t> SingleDate(const Request& r, Field f) {
   if (r.field_count(f) != 1) return std::nullopt;
   return ParseHttpDate(r.field(f));
-}
-
-// A q-value (RFC 9110 §12.4.2): "0", "0.xxx", "1", "1.000". -1 if invalid.
-int ParseQ(std::string_view q) {
-  if (q.empty() || q.size() > 5) return -1;
-  if (q[0] != '0' && q[0] != '1') return -1;
-  int value = (q[0] - '0') * 1000;
-  if (q.size() > 1) {
-    if (q[1] != '.') return -1;
-    int scale = 100;
-    for (size_t i = 2; i < q.size(); ++i, scale /= 10) {
-      if (q[i] < '0' || q[i] > '9') return -1;
-      value += (q[i] - '0') * scale;
-    }
-  }
-  return value > 1000 ? -1 : value;
 }
 
 }  // namespace
@@ -125,52 +110,108 @@ bool IfRangeAllowsRange(std::string_view if_range, const Validators& v) {
   return date.has_value() && *date == v.last_modified;
 }
 
+namespace {
+
+// Weights as stated: -1 when not listed. Index: Coding.
+struct CodingWeights {
+  int q[kCodingCount] = {-1, -1, -1, -1};
+  int star = -1;
+};
+
+CodingWeights ParseAcceptEncoding(std::string_view value) {
+  CodingWeights w;
+  std::string_view rest = value;
+  while (!rest.empty()) {
+    const size_t comma = rest.find(',');
+    const std::string_view item = TrimOws(rest.substr(0, comma));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    std::string_view token;
+    int q = 0;
+    if (item.empty() || !ParseWeightedElement(item, /*other_params=*/false, &token, &q)) continue;
+    if (EqualsIgnoreCase(token, "br")) {
+      w.q[static_cast<int>(Coding::kBrotli)] = q;
+    } else if (EqualsIgnoreCase(token, "zstd")) {
+      w.q[static_cast<int>(Coding::kZstd)] = q;
+    } else if (EqualsIgnoreCase(token, "gzip") || EqualsIgnoreCase(token, "x-gzip")) {
+      w.q[static_cast<int>(Coding::kGzip)] = q;
+    } else if (EqualsIgnoreCase(token, "identity")) {
+      w.q[static_cast<int>(Coding::kIdentity)] = q;
+    } else if (token == "*") {
+      w.star = q;
+    }
+  }
+  return w;
+}
+
+}  // namespace
+
 CodingChoice NegotiateCoding(std::string_view accept_encoding, bool present) {
   CodingChoice choice;
   if (!present) return choice;  // No preference stated: identity (RFC 9110 §12.5.3).
-  int q_br = -1;
-  int q_gzip = -1;
-  int q_star = -1;
-  std::string_view rest = accept_encoding;
-  while (!rest.empty()) {
-    const size_t comma = rest.find(',');
-    std::string_view item = TrimOws(rest.substr(0, comma));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (item.empty()) continue;
-    int q = 1000;
-    if (const size_t semi = item.find(';'); semi != std::string_view::npos) {
-      std::string_view params = TrimOws(item.substr(semi + 1));
-      item = TrimOws(item.substr(0, semi));
-      if (params.size() < 2 || (params[0] != 'q' && params[0] != 'Q')) continue;
-      params.remove_prefix(1);
-      params = TrimOws(params);
-      if (params.empty() || params[0] != '=') continue;
-      params.remove_prefix(1);
-      q = ParseQ(TrimOws(params));
-      if (q < 0) continue;  // An invalid weight: ignore the element.
-    }
-    if (EqualsIgnoreCase(item, "br")) {
-      q_br = q;
-    } else if (EqualsIgnoreCase(item, "gzip") || EqualsIgnoreCase(item, "x-gzip")) {
-      q_gzip = q;
-    } else if (item == "*") {
-      q_star = q;
-    }
-  }
-  if (q_br < 0) q_br = q_star < 0 ? 0 : q_star;
-  if (q_gzip < 0) q_gzip = q_star < 0 ? 0 : q_star;
+  const CodingWeights w = ParseAcceptEncoding(accept_encoding);
+  int q[kCodingCount];
+  for (int i = 0; i < kCodingCount; ++i) q[i] = w.q[i] >= 0 ? w.q[i] : (w.star >= 0 ? w.star : 0);
+  // Identity unnamed (neither listed nor covered by "*"): acceptable, below
+  // every acceptable coding.
+  const int identity = static_cast<int>(Coding::kIdentity);
+  if (w.q[identity] < 0 && w.star < 0) q[identity] = 0;
+  // Insertion by weight, stable: enum order (br, zstd, gzip) breaks ties.
   choice.count = 0;
-  if (q_br > 0 && q_br >= q_gzip) {
-    choice.order[choice.count++] = Coding::kBrotli;
-    if (q_gzip > 0) choice.order[choice.count++] = Coding::kGzip;
-  } else if (q_gzip > 0) {
-    choice.order[choice.count++] = Coding::kGzip;
-    if (q_br > 0) choice.order[choice.count++] = Coding::kBrotli;
+  for (int i = 0; i < identity; ++i) {
+    if (q[i] <= 0 || q[i] < q[identity]) continue;  // Refused, or below identity.
+    int at = choice.count++;
+    while (at > 0 && q[static_cast<int>(choice.order[at - 1])] < q[i]) {
+      choice.order[at] = choice.order[at - 1];
+      --at;
+    }
+    choice.order[at] = static_cast<Coding>(i);
   }
   // Identity is always the last resort: sending it beats a 406 for a static
   // file (RFC 9110 §12.5.3 allows either).
   choice.order[choice.count++] = Coding::kIdentity;
   return choice;
+}
+
+std::string_view CodingToken(Coding c) {
+  switch (c) {
+    case Coding::kBrotli:
+      return "br";
+    case Coding::kZstd:
+      return "zstd";
+    case Coding::kGzip:
+      return "gzip";
+    case Coding::kIdentity:
+      break;
+  }
+  return {};
+}
+
+std::string_view CodingFileSuffix(Coding c) {
+  switch (c) {
+    case Coding::kBrotli:
+      return ".br";
+    case Coding::kZstd:
+      return ".zst";
+    case Coding::kGzip:
+      return ".gz";
+    case Coding::kIdentity:
+      break;
+  }
+  return {};
+}
+
+std::string_view CodingEtagSuffix(Coding c) {
+  switch (c) {
+    case Coding::kBrotli:
+      return "-br";
+    case Coding::kZstd:
+      return "-zst";
+    case Coding::kGzip:
+      return "-gz";
+    case Coding::kIdentity:
+      break;
+  }
+  return {};
 }
 
 }  // namespace sluice

@@ -64,4 +64,42 @@ std::string_view TrimOws(std::string_view v) {
   return v;
 }
 
+int ParseQValue(std::string_view q) {
+  if (q.empty() || q.size() > 5) return -1;
+  if (q[0] != '0' && q[0] != '1') return -1;
+  int value = (q[0] - '0') * 1000;
+  if (q.size() > 1) {
+    if (q[1] != '.') return -1;
+    int scale = 100;
+    for (size_t i = 2; i < q.size(); ++i, scale /= 10) {
+      if (q[i] < '0' || q[i] > '9') return -1;
+      value += (q[i] - '0') * scale;
+    }
+  }
+  return value > 1000 ? -1 : value;
+}
+
+bool ParseWeightedElement(std::string_view element, bool other_params, std::string_view* value,
+                          int* q) {
+  *q = 1000;
+  const size_t semi = element.find(';');
+  *value = TrimOws(element.substr(0, semi));
+  std::string_view rest =
+      semi == std::string_view::npos ? std::string_view() : element.substr(semi + 1);
+  if (semi != std::string_view::npos && TrimOws(rest).empty()) return other_params;
+  while (!rest.empty()) {
+    const size_t next = rest.find(';');
+    std::string_view param = TrimOws(rest.substr(0, next));
+    rest = next == std::string_view::npos ? std::string_view() : rest.substr(next + 1);
+    const size_t eq = param.find('=');
+    if (eq == std::string_view::npos || !EqualsIgnoreCase(TrimOws(param.substr(0, eq)), "q")) {
+      if (!other_params) return false;
+      continue;
+    }
+    *q = ParseQValue(TrimOws(param.substr(eq + 1)));
+    if (*q < 0) return false;
+  }
+  return true;
+}
+
 }  // namespace sluice

@@ -46,6 +46,8 @@ const char* OpKindName(OpKind kind) {
       return "root_statx";
     case OpKind::kRootCheck:
       return "root_check";
+    case OpKind::kPoolWake:
+      return "pool_wake";
     case OpKind::kCloseFile:
       return "close_file";
     case OpKind::kCancel:

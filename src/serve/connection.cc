@@ -72,9 +72,10 @@ void Connection::CancelInFlight() {
     host_->loop().Cancel(&io_op_);
   } else if (waiting_for_input() && recv_op_.in_flight) {
     host_->loop().Cancel(&recv_op_);
-  } else if (waiting_for_input()) {
-    // Parked after ENOBUFS with no RECV armed: there is no completion to
-    // wait for, so act now.
+  } else if (waiting_for_input() || state_ == State::kListing) {
+    // Parked after ENOBUFS with no RECV armed, or waiting for a helper
+    // thread (its result is dropped when it sees the generation gone):
+    // there is no completion to wait for, so act now.
     Close();
   }
 }
@@ -240,8 +241,8 @@ void Connection::OnWorkerStopping() {
 void Connection::Abort() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
   interrupt_ = Interrupt::kAborted;
-  if (!io_op_.in_flight && waiting_for_input()) {
-    Close();  // Waiting for input (or parked for receive buffers).
+  if (!io_op_.in_flight && (waiting_for_input() || state_ == State::kListing)) {
+    Close();  // Waiting for input (or parked for receive buffers, or for a helper).
     return;
   }
   if (io_op_.in_flight) {

@@ -28,6 +28,9 @@ RootFiles::RootFiles(Loop* loop, WorkerMetrics* metrics, const ServerConfig& con
       config.file_cache_entries == 0 ? 0 : std::max<size_t>(config.file_cache_entries / n, 1);
   cache_ = std::make_unique<FileCache>(loop, metrics, entries, config.file_cache_bytes / n,
                                        config.file_cache_valid, root_.get());
+  listings_ = std::make_unique<ListingCache>(cache_.get(), root_.get(), metrics,
+                                             config.directory_listing_cache_bytes / n,
+                                             config.file_cache_valid);
 }
 
 void RootFiles::Start() {
@@ -59,6 +62,9 @@ ConnectionHost::ConnectionHost(int index, const ServerConfig& config)
 ConnectionHost::~ConnectionHost() {
   // Pending closes become plain close() from here on: the ring goes away.
   loop_.set_synchronous();
+  // Jobs still in the pool hold roots: they go first, while those live.
+  if (blocking_pool_ != nullptr) blocking_pool_->Stop();
+  blocking_pool_.reset();
   current_roots_.clear();
   roots_.clear();
 }
@@ -84,12 +90,14 @@ void ConnectionHost::AdoptGeneration(std::shared_ptr<const ServeGeneration> gen)
     if (std::find(next.begin(), next.end(), r.get()) == next.end()) r->Stop();
   }
   current_roots_ = std::move(next);
+  if (gen->directory_listing || gen->any_listing) EnableDirectoryListings();
   generation_ = std::move(gen);
 }
 
 void ConnectionHost::StartRoots() {
   roots_started_ = true;
   for (const auto& r : roots_) r->Start();
+  StartBlockingPool();
 }
 
 void ConnectionHost::StopRoots() {
@@ -103,6 +111,23 @@ void ConnectionHost::TickRoots(int64_t now_ns) {
         std::find(current_roots_.begin(), current_roots_.end(), r.get()) != current_roots_.end();
     return !current && r->stopped() && r->users == 0 && r->idle_in_kernel();
   });
+}
+
+void ConnectionHost::EnableDirectoryListings() {
+  if (blocking_pool_ != nullptr) return;
+  blocking_pool_ = std::make_unique<BlockingPool>(
+      &loop_, config_.blocking_pool_threads, config_.blocking_pool_queue,
+      BlockingPoolCells{&metrics_.blocking_jobs_queued_total,
+                        &metrics_.blocking_jobs_rejected_total, &metrics_.blocking_queue_depth});
+  if (roots_started_) StartBlockingPool();
+}
+
+void ConnectionHost::StartBlockingPool() {
+  if (blocking_pool_ == nullptr) return;
+  if (absl::Status st = blocking_pool_->Start(); !st.ok()) {
+    // Without helpers every listing is a 503 (Submit refuses): say why once.
+    LogError(absl::StrCat("worker ", index_, ": directory listings unavailable: ", st.message()));
+  }
 }
 
 void ConnectionHost::DisableMultishotRecv() {

@@ -160,6 +160,7 @@ void FileCache::DropEverything() {
   Clear();
   watches_.Reset();
   ++epoch_;
+  if (listener_) listener_("", /*below=*/true);
   root_->OnEventsLost();
 }
 
@@ -234,6 +235,7 @@ void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
 }
 
 void FileCache::Invalidate(std::string_view key, bool below, bool bytes_changed) {
+  if (listener_) listener_(key, below);
   std::vector<FileInfo*> hit;
   if (!below) {
     if (auto it = live_.find(absl::string_view(key.data(), key.size())); it != live_.end()) {
@@ -258,6 +260,7 @@ void FileCache::OnRootChanged() {
   Clear();
   watches_.Reset();
   ++epoch_;
+  if (listener_) listener_("", /*below=*/true);
 }
 
 void FileCache::WatchPathOf(FileInfo* info) {
@@ -287,6 +290,41 @@ void FileCache::UnwatchPathOf(FileInfo* info) {
     return true;
   });
   info->watch_depth = 0;
+}
+
+void FileCache::WatchDirectory(std::string_view key, DirectoryWatch* w) {
+  w->generation = watches_.generation();
+  w->depth = 0;
+  w->watched = false;
+  if (inotify_fd_ < 0) return;
+  // "", "a", "a/b" for the directory "a/b": the directory itself too, since
+  // what it holds is what changes.
+  bool ok = true;
+  size_t end = 0;
+  while (ok) {
+    const std::string_view dir = key.substr(0, end);
+    ++w->depth;
+    ok = watches_.Acquire(std::string(dir)) >= 0;
+    if (end >= key.size()) break;
+    const size_t slash = key.find('/', end + 1);
+    end = slash == std::string_view::npos ? key.size() : slash;
+  }
+  w->watched = ok;
+}
+
+void FileCache::UnwatchDirectory(std::string_view key, DirectoryWatch* w) {
+  if (w->depth == 0 || w->generation != watches_.generation()) {
+    w->depth = 0;
+    return;
+  }
+  size_t end = 0;
+  for (uint16_t i = 0; i < w->depth; ++i) {
+    watches_.Release(key.substr(0, end));
+    if (end >= key.size()) break;
+    const size_t slash = key.find('/', end + 1);
+    end = slash == std::string_view::npos ? key.size() : slash;
+  }
+  w->depth = 0;
 }
 
 FileInfo* FileCache::Find(std::string_view key, int64_t now_ns) {

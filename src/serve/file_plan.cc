@@ -6,8 +6,6 @@
 namespace sluice {
 namespace {
 
-std::string_view CodingName(Coding c) { return c == Coding::kBrotli ? "br" : "gzip"; }
-
 void AppendContentRange(std::string* out, uint64_t first, uint64_t last, uint64_t size) {
   out->append("Content-Range: bytes ");
   out->append(std::to_string(first)).append("-").append(std::to_string(last));
@@ -48,7 +46,7 @@ FilePlan Planner::Plan() {
   etag_.assign(in_.file.etag);
   if (in_.coding != Coding::kIdentity && !etag_.empty()) {
     // A distinct validator per encoding (RFC 9110 §8.8.3).
-    etag_.insert(etag_.size() - 1, in_.coding == Coding::kBrotli ? "-br" : "-gz");
+    etag_.insert(etag_.size() - 1, CodingEtagSuffix(in_.coding));
   }
   const Request& r = *in_.request;
   if (in_.status != 0) {
@@ -138,7 +136,7 @@ void Planner::Body(const RangeSet& ranges) {
     Representation(out_);
     AppendField(out_, "Accept-Ranges", "bytes");
     if (in_.coding != Coding::kIdentity)
-      AppendField(out_, "Content-Encoding", CodingName(in_.coding));
+      AppendField(out_, "Content-Encoding", CodingToken(in_.coding));
     if (partial && ranges.count > 1) {
       Multipart(ranges);
       return;

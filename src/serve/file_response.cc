@@ -42,8 +42,6 @@ int StatusForOpenError(int err) {
   }
 }
 
-std::string_view SiblingSuffix(Coding c) { return c == Coding::kBrotli ? ".br" : ".gz"; }
-
 }  // namespace
 
 void Connection::StartFile() {
@@ -218,6 +216,12 @@ void Connection::OnResolved(FileInfo* info) {
     return;
   }
   if (info->error != 0) {
+    if (rs_->lookup.opening_index && info->error == ENOENT &&
+        rs_->lookup.fallback == FileLookup::Fallback::kNone && ListingsOn()) {
+      rs_->lookup.files->cache().Release(info);
+      StartListing();  // No index file: list the directory instead of 404.
+      return;
+    }
     const int status = StatusForOpenError(info->error);
     rs_->lookup.files->cache().Release(info);
     RespondLookupError(status);
@@ -265,8 +269,9 @@ void Connection::OnResolved(FileInfo* info) {
     Resolve();
     return;
   }
-  // A directory without an index file → 404 (the listing is not ours to
-  // give); a FIFO, socket or device → 403: only regular files are served.
+  // A directory whose index is not a regular file → 404 (a missing index is
+  // listed above where listings are on, else 404 too); a FIFO, socket or
+  // device → 403: only regular files are served.
   RespondLookupError(directory ? 404 : 403);
 }
 
@@ -326,6 +331,13 @@ void Connection::RespondLookupError(int status) {
                !rs_->response.keep_alive);
 }
 
+bool Connection::ListingsOn() const {
+  // A rule's `listing` wins over --directory_listing; either needs the pool.
+  const FileLookup& l = rs_->lookup;
+  return l.rules.listing.value_or(l.generation->directory_listing) &&
+         host_->blocking_pool() != nullptr;
+}
+
 void Connection::OpenFallback() {
   rs_->lookup.opening_index = false;
   rs_->lookup.probing_sibling = false;
@@ -340,7 +352,7 @@ void Connection::TryNextCoding() {
     const Coding c = rs_->lookup.codings.order[rs_->lookup.coding_next++];
     if (c == Coding::kIdentity) break;
     rs_->lookup.probing_sibling = true;
-    rs_->lookup.open_path.assign(rs_->lookup.path).append(SiblingSuffix(c));
+    rs_->lookup.open_path.assign(rs_->lookup.path).append(CodingFileSuffix(c));
     Resolve();
     return;
   }

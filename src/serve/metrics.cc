@@ -18,7 +18,7 @@ using Json = nlohmann::ordered_json;
 // The op kinds operators see, folding ours into the names DESIGN.md uses.
 struct OpGroup {
   const char* name;
-  OpKind kinds[3];
+  OpKind kinds[4];
   int count;
 };
 constexpr OpGroup kOpGroups[] = {
@@ -28,7 +28,7 @@ constexpr OpGroup kOpGroups[] = {
     {"splice", {OpKind::kSpliceIn, OpKind::kSpliceOut}, 2},
     {"openat", {OpKind::kOpen, OpKind::kRootOpen}, 2},
     {"statx", {OpKind::kStatx, OpKind::kRootStatx, OpKind::kRootCheck}, 3},
-    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify}, 3},
+    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify, OpKind::kPoolWake}, 4},
     {"write", {OpKind::kLogWrite}, 1},
     {"poll", {OpKind::kPollOut, OpKind::kInotifyPoll}, 2},
     {"shutdown", {OpKind::kShutdown}, 1},
@@ -102,6 +102,9 @@ struct Counters {
   uint64_t log_lines = 0, log_errors = 0, log_dropped = 0;
   uint64_t cache_hits = 0, cache_misses = 0, cache_evictions = 0, cache_expired = 0,
            cache_events_lost = 0, cache_entries = 0, cache_bytes = 0;
+  uint64_t listings_served = 0, listing_cache_hits = 0, listing_cache_entries = 0,
+           listing_cache_bytes = 0;
+  uint64_t jobs_queued = 0, jobs_rejected = 0, queue_depth = 0;
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
   uint64_t in_flight = 0;
@@ -137,6 +140,13 @@ struct Counters {
     cache_events_lost += w.file_cache_events_lost_total.Get();
     cache_entries += w.file_cache_entries.Get();
     cache_bytes += w.file_cache_content_bytes.Get();
+    listings_served += w.listings_served_total.Get();
+    listing_cache_hits += w.listing_cache_hits_total.Get();
+    listing_cache_entries += w.listing_cache_entries.Get();
+    listing_cache_bytes += w.listing_cache_bytes.Get();
+    jobs_queued += w.blocking_jobs_queued_total.Get();
+    jobs_rejected += w.blocking_jobs_rejected_total.Get();
+    queue_depth += w.blocking_queue_depth.Get();
     sq_ready += w.sq_ready.Get();
     cq_ready += w.cq_ready.Get();
     recv_buffers += w.recv_buffers.Get();
@@ -185,6 +195,13 @@ struct Counters {
                                 {&cache_events_lost, o.cache_events_lost},
                                 {&cache_entries, o.cache_entries},
                                 {&cache_bytes, o.cache_bytes},
+                                {&listings_served, o.listings_served},
+                                {&listing_cache_hits, o.listing_cache_hits},
+                                {&listing_cache_entries, o.listing_cache_entries},
+                                {&listing_cache_bytes, o.listing_cache_bytes},
+                                {&jobs_queued, o.jobs_queued},
+                                {&jobs_rejected, o.jobs_rejected},
+                                {&queue_depth, o.queue_depth},
                                 {&sq_ready, o.sq_ready},
                                 {&cq_ready, o.cq_ready},
                                 {&recv_buffers, o.recv_buffers},
@@ -236,6 +253,13 @@ void CountersJson(const Counters& c, Json* j) {
                         {"evictions_total", c.cache_evictions},
                         {"expired_total", c.cache_expired},
                         {"events_lost_total", c.cache_events_lost}};
+  (*j)["directory_listing"] = {{"served_total", c.listings_served},
+                               {"cache_hits_total", c.listing_cache_hits},
+                               {"cache_entries", c.listing_cache_entries},
+                               {"cache_bytes", c.listing_cache_bytes}};
+  (*j)["blocking_pool"] = {{"jobs_queued_total", c.jobs_queued},
+                           {"jobs_rejected_total", c.jobs_rejected},
+                           {"queue_depth", c.queue_depth}};
   (*j)["buffers"] = {{"recv_buffers", c.recv_buffers},
                      {"recv_buffers_free", c.recv_buffers_free},
                      {"pipes_lent", c.pipes_lent},
@@ -544,6 +568,25 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_file_cache_events_lost_total", "counter",
        "inotify queue overflows: change events lost, every entry dropped.",
        [](const WorkerMetrics& w) { return w.file_cache_events_lost_total.Get(); }},
+      {"sluice_directory_listings_served_total", "counter",
+       "Directory listings sent (--directory_listing).",
+       [](const WorkerMetrics& w) { return w.listings_served_total.Get(); }},
+      {"sluice_directory_listing_cache_hits_total", "counter",
+       "Directory listings answered from the listing cache.",
+       [](const WorkerMetrics& w) { return w.listing_cache_hits_total.Get(); }},
+      {"sluice_directory_listing_cache_entries", "gauge", "Listings in the listing cache.",
+       [](const WorkerMetrics& w) { return w.listing_cache_entries.Get(); }},
+      {"sluice_directory_listing_cache_bytes", "gauge", "Bytes held by the listing cache.",
+       [](const WorkerMetrics& w) { return w.listing_cache_bytes.Get(); }},
+      {"sluice_blocking_jobs_queued_total", "counter",
+       "Jobs accepted by the helper pool for blocking calls.",
+       [](const WorkerMetrics& w) { return w.blocking_jobs_queued_total.Get(); }},
+      {"sluice_blocking_jobs_rejected_total", "counter",
+       "Jobs the helper pool refused because its queue was full (answered 503).",
+       [](const WorkerMetrics& w) { return w.blocking_jobs_rejected_total.Get(); }},
+      {"sluice_blocking_queue_depth", "gauge",
+       "Jobs accepted by the helper pool and not yet completed.",
+       [](const WorkerMetrics& w) { return w.blocking_queue_depth.Get(); }},
       {"sluice_recv_buffers", "gauge", "Provided receive buffers registered with the ring.",
        [](const WorkerMetrics& w) { return w.recv_buffers.Get(); }},
       {"sluice_recv_buffers_free", "gauge",

@@ -129,7 +129,7 @@ void MatchRules(const SiteConfig& site, std::string_view path, std::string_view 
     }
     if (rule.spa_fallback.has_value()) out->spa_fallback = &*rule.spa_fallback;
     if (rule.clean_urls.has_value()) out->clean_urls = *rule.clean_urls;
-    if (rule.listing.has_value()) out->listing = *rule.listing;
+    if (rule.listing.has_value()) out->listing = rule.listing;
   }
 }
 

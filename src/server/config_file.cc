@@ -63,6 +63,11 @@ constexpr FlagKey kFlagKeys[] = {
     {"max_ranges", FlagType::kInt},
     {"cache_control", FlagType::kString},
     {"precompressed", FlagType::kBool},
+    {"directory_listing", FlagType::kBool},
+    {"directory_listing_entries_max", FlagType::kInt64},
+    {"directory_listing_cache_bytes", FlagType::kInt64},
+    {"blocking_pool_threads", FlagType::kInt},
+    {"blocking_pool_queue", FlagType::kInt},
     {"mime_types", FlagType::kString},
 };
 

@@ -46,6 +46,7 @@ absl::StatusOr<std::shared_ptr<ServeGeneration>> BuildGeneration(const ServerCon
   gen->cache_control = config.cache_control;
   gen->precompressed = config.precompressed;
   gen->max_ranges = config.max_ranges;
+  gen->directory_listing = config.directory_listing;
   if (sites.empty()) sites.emplace_back();  // Every host, the top-level root.
   for (SiteConfig& site : sites) {
     const std::string& given = site.root.empty() ? config.root : site.root;
@@ -60,6 +61,9 @@ absl::StatusOr<std::shared_ptr<ServeGeneration>> BuildGeneration(const ServerCon
     }
     site.root_index = static_cast<size_t>(known - gen->roots.begin());
     gen->any_rules = gen->any_rules || !site.rules.empty();
+    for (const RuleConfig& rule : site.rules) {
+      gen->any_listing = gen->any_listing || rule.listing.value_or(false);
+    }
   }
   gen->sites = std::move(sites);
   gen->index = SiteIndex(gen->sites);

@@ -120,7 +120,20 @@ ABSL_FLAG(int, max_ranges, 16,
 ABSL_FLAG(std::string, cache_control, "",
           "Cache-Control value sent with files (and their 304s); empty: none.");
 ABSL_FLAG(bool, precompressed, true,
-          "Serve FILE.br or FILE.gz in place of FILE when the client accepts that encoding.");
+          "Serve FILE.br, FILE.zst or FILE.gz in place of FILE when the client accepts that "
+          "encoding.");
+ABSL_FLAG(bool, directory_listing, false,
+          "List a directory requested with a trailing slash that has no index.html (HTML, or "
+          "JSON for Accept: application/json); off: 404.");
+ABSL_FLAG(int64_t, directory_listing_entries_max, 10000,
+          "Most entries in one listing: the first ones by name, and a notice that it was cut.");
+ABSL_FLAG(int64_t, directory_listing_cache_bytes, 8 << 20,
+          "Bytes of directory listings each worker keeps, invalidated by inotify; 0: none.");
+ABSL_FLAG(int, blocking_pool_threads, 2,
+          "Helper threads per worker for calls io_uring cannot make (reading directories); "
+          "started only when needed (--directory_listing).");
+ABSL_FLAG(int, blocking_pool_queue, 64,
+          "Jobs one worker may have waiting or running on its helper threads; past it: 503.");
 ABSL_FLAG(std::string, config, "",
           "A configuration file (TOML; docs/sluice.example.toml has every key): top-level keys "
           "are these flags, [[site]] tables virtual hosts and their rules. A flag given on the "
@@ -325,6 +338,21 @@ absl::Status ReadResponseFlags(sluice::ServerConfig* config) {
     }
   }
   config->precompressed = absl::GetFlag(FLAGS_precompressed);
+  config->directory_listing = absl::GetFlag(FLAGS_directory_listing);
+  const int64_t entries = absl::GetFlag(FLAGS_directory_listing_entries_max);
+  const int64_t cache_bytes = absl::GetFlag(FLAGS_directory_listing_cache_bytes);
+  const int threads = absl::GetFlag(FLAGS_blocking_pool_threads);
+  const int queue = absl::GetFlag(FLAGS_blocking_pool_queue);
+  if (entries < 1 || entries > 1000000 || cache_bytes < 0 || threads < 1 || threads > 64 ||
+      queue < 1 || queue > 100000) {
+    return Invalid(
+        "need 1 <= --directory_listing_entries_max <= 1000000, --directory_listing_cache_bytes "
+        ">= 0, 1 <= --blocking_pool_threads <= 64, 1 <= --blocking_pool_queue <= 100000");
+  }
+  config->directory_listing_entries_max = static_cast<size_t>(entries);
+  config->directory_listing_cache_bytes = static_cast<size_t>(cache_bytes);
+  config->blocking_pool_threads = static_cast<unsigned>(threads);
+  config->blocking_pool_queue = static_cast<size_t>(queue);
   return absl::OkStatus();
 }
 
@@ -359,7 +387,7 @@ absl::StatusOr<sluice::ServerConfig> ConfigFromFlags() {
 
 // The settings a reload applies; any other that changes takes a restart.
 constexpr std::string_view kReloadableFlags[] = {"root", "cache_control", "precompressed",
-                                                 "max_ranges"};
+                                                 "max_ranges", "directory_listing"};
 
 // The configuration file under the command line: every key of the file
 // whose flag the command line did not give sets that flag; every other

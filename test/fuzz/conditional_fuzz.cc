@@ -76,7 +76,7 @@ void CheckTagList(std::string_view list, std::string_view etag) {
 
 void CheckCoding(std::string_view value, bool present) {
   const CodingChoice c = sluice::NegotiateCoding(value, present);
-  if (c.count < 1 || c.count > 3) Fail("coding count out of range", value);
+  if (c.count < 1 || c.count > sluice::kCodingCount) Fail("coding count out of range", value);
   if (c.order[c.count - 1] != Coding::kIdentity) Fail("identity is not last", value);
   for (int i = 0; i < c.count; ++i) {
     for (int j = 0; j < i; ++j) {
@@ -84,6 +84,16 @@ void CheckCoding(std::string_view value, bool present) {
     }
   }
   if (!present && c.count != 1) Fail("codings without Accept-Encoding", value);
+  // Case does not matter (tokens and the q parameter are case-insensitive).
+  std::string upper(value);
+  for (char& ch : upper) {
+    if (ch >= 'a' && ch <= 'z') ch = static_cast<char>(ch - 'a' + 'A');
+  }
+  const CodingChoice u = sluice::NegotiateCoding(upper, present);
+  if (u.count != c.count) Fail("case changed the choice", value);
+  for (int i = 0; i < c.count; ++i) {
+    if (u.order[i] != c.order[i]) Fail("case changed the order", value);
+  }
 }
 
 }  // namespace

@@ -163,6 +163,15 @@ bool SlowFs::WriteFile(std::string_view relative, std::string_view content) cons
   return true;
 }
 
+bool SlowFs::MakeDir(std::string_view relative) const {
+  const std::string path = backing_path_ + "/" + std::string(relative);
+  if (mkdir(path.c_str(), 0755) != 0) {
+    ADD_FAILURE() << "mkdir " << path << " failed: " << ErrnoText(errno);
+    return false;
+  }
+  return true;
+}
+
 bool SlowFs::SetRules(std::string_view json) const {
   // Rename over the old file: the FS never reads half a file, and the new
   // inode tells it the rules changed even within one mtime tick.

@@ -51,6 +51,8 @@ class SlowFs {
   const std::string& mount_path() const { return mount_path_; }
   // Writes `relative` into the backing directory (visible through the mount).
   bool WriteFile(std::string_view relative, std::string_view content) const;
+  // Creates directory `relative` in the backing directory.
+  bool MakeDir(std::string_view relative) const;
 
   // Replaces the rules (slowfs.py's JSON format) atomically; the FS applies
   // them to its next call. "{}" clears every fault.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A read-only FUSE passthrough whose open, getattr and read can be slow or fail.
+"""A read-only FUSE passthrough whose open, getattr, read and readdir can be slow or fail.
 
 Usage: slowfs.py BACKING_DIR MOUNTPOINT CONTROL_DIR
 
@@ -14,7 +14,7 @@ the leading slash:
    "bad.bin":  {"read": {"error": "EIO", "min_offset": 65536}},
    "gone.bin": {"getattr": {"error": "EIO", "skip": 1}}}
 
-Each operation ("open", "getattr", "read") may carry:
+Each operation ("open", "getattr", "read", "readdir") may carry:
   delay       seconds to sleep before doing (or failing) the operation
   error       an errno name ("EIO"); the operation fails with it
   skip        let this many matching calls through untouched first
@@ -145,7 +145,11 @@ class SlowFs(fusepy.Operations):
         return attrs
 
     def readdir(self, path, fh):
-        return [".", ".."] + os.listdir(self._real(path))
+        done = self._faulted("readdir", path)
+        names = [".", ".."] + os.listdir(self._real(path))
+        if done:
+            done()
+        return names
 
     def readlink(self, path):
         return os.readlink(self._real(path))

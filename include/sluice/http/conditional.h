@@ -39,19 +39,43 @@ bool IfRangeAllowsRange(std::string_view if_range, const Validators& v);
 bool EntityTagListMatches(std::string_view list, std::string_view etag, bool strong,
                           bool* malformed);
 
-// Content codings of precompressed siblings, most preferred first.
-enum class Coding : uint8_t { kBrotli, kGzip, kIdentity };
+// Content codings of precompressed siblings (FILE.br, FILE.zst, FILE.gz).
+enum class Coding : uint8_t { kBrotli, kZstd, kGzip, kIdentity };
+inline constexpr int kCodingCount = 4;
 
 struct CodingChoice {
   // Codings to try, in order; the last is always kIdentity.
-  Coding order[3] = {Coding::kIdentity, Coding::kIdentity, Coding::kIdentity};
+  Coding order[kCodingCount] = {Coding::kIdentity, Coding::kIdentity, Coding::kIdentity,
+                                Coding::kIdentity};
   int count = 1;
 };
 
 // From an Accept-Encoding value (may be empty/absent): which precompressed
-// siblings are acceptable, highest q first, br before gzip on a tie. q=0
-// excludes a coding; "*" covers codings not listed; "x-gzip" is gzip.
+// siblings to try, in order (RFC 9110 §12.5.3).
+// - Tokens are case-insensitive: "br", "zstd" (RFC 8878 §7.2), "gzip" and
+//   its alias "x-gzip" (RFC 9110 §8.4.1.3), "identity", "*". Others are
+//   ignored, and so is an element whose weight is not a valid q-value.
+// - q=0 refuses a coding; "*" gives its weight to every coding not listed.
+// - Higher q first. On a tie: br, then zstd, then gzip. Precompressed at
+//   their highest levels, brotli (with its built-in dictionary of web text)
+//   is usually the smallest of the three and zstd -19 smaller than gzip -9;
+//   all three decode faster than a network sends, so the smaller file wins.
+//   Browsers send "gzip, deflate, br, zstd" with equal weights.
+// - identity ends the list: a coding is tried only if it ranks above
+//   identity. Identity's own weight comes from "identity;q=" (or from "*"
+//   when identity is not listed); when neither names it, it ranks below
+//   every acceptable coding. A compressed coding wins a tie with identity.
+//   Identity refused (identity;q=0, or *;q=0 without an identity entry) is
+//   still the last resort when no acceptable sibling exists: RFC 9110
+//   §12.5.3 allows it, and a 406 for a static file serves nobody.
 CodingChoice NegotiateCoding(std::string_view accept_encoding, bool present);
+
+// The content-coding token of a sibling ("br", "zstd", "gzip"), its file
+// suffix (".br", ".zst", ".gz") and the suffix its entity-tag gets inside
+// the quotes ("-br", "-zst", "-gz"). Empty for kIdentity.
+std::string_view CodingToken(Coding c);
+std::string_view CodingFileSuffix(Coding c);
+std::string_view CodingEtagSuffix(Coding c);
 
 }  // namespace sluice
 

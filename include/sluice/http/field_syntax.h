@@ -23,6 +23,18 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b);
 // Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
 std::string_view TrimOws(std::string_view v);
 
+// A weight (RFC 9110 §12.4.2: "0", "0.xxx", "1", "1.000") in thousandths,
+// or -1 when it is not one.
+int ParseQValue(std::string_view q);
+
+// Splits one list element "token;q=x" (Accept-Encoding, Accept) into what
+// precedes its parameters and its weight (1000 without one). False when a q
+// parameter is not a valid weight, or, unless `other_params` (Accept's
+// media-range parameters), when there is any other parameter (RFC 9110
+// §12.5.3 allows codings a weight only).
+bool ParseWeightedElement(std::string_view element, bool other_params, std::string_view* value,
+                          int* q);
+
 }  // namespace sluice
 
 #endif  // SLUICE_HTTP_FIELD_SYNTAX_H_

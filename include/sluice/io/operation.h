@@ -34,6 +34,7 @@ enum class OpKind : uint8_t {
   kRootOpen,     // OPENAT of the document root's path (a re-resolution).
   kRootStatx,    // STATX of what that opened.
   kRootCheck,    // The per-tick STATX of the document root's path.
+  kPoolWake,     // READ of the blocking pool's eventfd: helper jobs are done.
   // Fire-and-forget: results unused, user_data is FireAndForgetTag(kind).
   kCloseFile,
   kCancel,

@@ -88,7 +88,17 @@ struct ServerConfig {
   absl::Duration linger_timeout = absl::Seconds(2);
   size_t max_ranges = 16;     // More ranges in one request → 200 with the whole file.
   std::string cache_control;  // Cache-Control value for files; empty: none.
-  bool precompressed = true;  // Serve foo.br / foo.gz for foo when accepted.
+  bool precompressed = true;  // Serve foo.br / foo.zst / foo.gz for foo when accepted.
+  // A directory requested with a trailing slash and without index.html is
+  // listed (HTML or JSON) instead of 404: at most this many entries, and
+  // each worker caches listings up to this many bytes.
+  bool directory_listing = false;
+  size_t directory_listing_entries_max = 10000;
+  size_t directory_listing_cache_bytes = 8 << 20;
+  // Helper threads per worker for calls io_uring cannot make (reading a
+  // directory), and the jobs a worker may have queued or running there.
+  unsigned blocking_pool_threads = 2;
+  size_t blocking_pool_queue = 64;
   // Open-file cache, per worker: entries (0 turns it off), bytes of small
   // files' content, and how long an entry may be trusted without inotify.
   size_t file_cache_entries = 16384;

@@ -30,6 +30,7 @@
 #include "sluice/io/pipe_pool.h"
 #include "sluice/io/timer_wheel.h"
 #include "sluice/serve/connections_per_address.h"
+#include "sluice/serve/directory_listing.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/file_plan.h"
 #include "sluice/serve/metrics.h"
@@ -49,6 +50,7 @@ class Connection final : public CompletionHandler {
     kOpening,          // OPENAT2 of the target, its index file or a precompressed sibling.
     kStatting,         // STATX of the opened file.
     kReadingFile,      // READ of a small file into tx.out, after its head.
+    kListing,          // Nothing in the ring: a helper thread reads the directory to list.
     kSending,          // SEND of the current memory segment of tx.out.
     kSplicingIn,       // SPLICE file → pipe.
     kSplicingOut,      // SPLICE pipe → socket.
@@ -96,6 +98,10 @@ class Connection final : public CompletionHandler {
   // The document root is resolved again: issue the OPENAT2 that waited for
   // it (DocumentRoot::Wait). Ignored unless still waiting.
   void ResumeOpen();
+  // A directory read by the helper pool (connection_listing.cc): `listing`,
+  // or the errno that stopped it. Ignored (the caller frees the result)
+  // unless this connection, in use `generation`, is still waiting for it.
+  void OnListingRead(uint32_t generation, std::shared_ptr<const Listing> listing, int error);
 
  private:
   io_uring_sqe* Prep(Operation* op, OpKind kind);
@@ -172,10 +178,17 @@ class Connection final : public CompletionHandler {
   void RespondLookupError(int status);
   // Looks up rs_->lookup.path for the fallback just chosen.
   void OpenFallback();
+  // This request's directory without an index is listed.
+  bool ListingsOn() const;
   // Plans the response for rs_->file (file_plan.h) and sends it.
   void ServeRepresentation();
   void SubmitReadFile();
   void OnReadFile(int res);
+
+  // Directory listings (connection_listing.cc): the directory in
+  // rs_->lookup.resolved has no index file and --directory_listing is on.
+  void StartListing();
+  void RespondListing(const Listing& listing);
 
   // Sending (connection_output.cc).
   void BeginResponse(int status);

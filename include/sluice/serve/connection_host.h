@@ -15,6 +15,7 @@
 
 #include "sluice/base/check.h"
 #include "sluice/http/http_date.h"
+#include "sluice/io/blocking_pool.h"
 #include "sluice/io/loop.h"
 #include "sluice/io/pipe_pool.h"
 #include "sluice/io/timer_wheel.h"
@@ -24,6 +25,7 @@
 #include "sluice/serve/document_root.h"
 #include "sluice/serve/file_cache.h"
 #include "sluice/serve/health.h"
+#include "sluice/serve/listing_cache.h"
 #include "sluice/serve/metrics.h"
 #include "sluice/serve/sites.h"
 
@@ -45,6 +47,8 @@ class RootFiles {
 
   DocumentRoot& root() { return *root_; }
   FileCache& cache() { return *cache_; }
+  // Directory listings of this root (used only where listings are on).
+  ListingCache& listings() { return *listings_; }
   const std::string& path() const { return path_; }
 
   void Start();
@@ -58,6 +62,7 @@ class RootFiles {
   const std::string path_;
   std::unique_ptr<DocumentRoot> root_;  // Outlives cache_.
   std::unique_ptr<FileCache> cache_;
+  std::unique_ptr<ListingCache> listings_;  // Uses cache_ and root_.
   bool started_ = false;
   bool stopped_ = false;
 };
@@ -91,6 +96,11 @@ class ConnectionHost {
     --files->users;
   }
   AccessLogWriter* access_log() { return access_log_.get(); }
+  // The helper pool that reads directories for listings; null while no
+  // listing is configured (--directory_listing or a rule's `listing`).
+  BlockingPool* blocking_pool() { return blocking_pool_.get(); }
+  // A root held once more (a listing job outlives its request's hold).
+  void HoldRoot(RootFiles* files) { ++files->users; }
   // --max_connections_per_ip's table, shared by every worker; null when off.
   ConnectionsPerAddress* connections_per_address() { return connections_per_address_; }
   // Before the worker runs; the table outlives it.
@@ -132,6 +142,10 @@ class ConnectionHost {
  protected:
   ConnectionHost(int index, const ServerConfig& config);
   ~ConnectionHost();
+  // Creates the helper pool that reads directories, started with the
+  // worker's loop (at once when it already runs). Idempotent.
+  void EnableDirectoryListings();
+  void StartBlockingPool();
 
   // Switches new requests to `gen` (on the worker thread, between
   // completions): roots it keeps keep their caches, new ones are set up
@@ -159,6 +173,8 @@ class ConnectionHost {
   std::vector<std::unique_ptr<RootFiles>> roots_;  // Every one alive, retired ones too.
   std::vector<RootFiles*> current_roots_;          // By the generation's root index.
   bool roots_started_ = false;
+  // Its jobs hold roots (and their listing reads): destroyed before them.
+  std::unique_ptr<BlockingPool> blocking_pool_;
   bool stopping_ = false;
   bool multishot_recv_ = true;  // --multishot_recv, off for good after EINVAL.
   static constexpr size_t kScratchBytes = 16 * 1024;

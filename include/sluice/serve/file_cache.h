@@ -35,6 +35,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -149,6 +150,26 @@ class FileCache final : public CompletionHandler {
   void WatchRootDirectories(const std::vector<std::string>& dirs);
   size_t watch_count() const { return watches_.watch_count(); }
 
+  // For caches of what a directory holds (directory listings, ListingCache):
+  // the directory `key` ("" = the root) and every directory above it are
+  // watched through the same inotify descriptor; `listener` hears of every
+  // key an event makes wrong (with `below`: everything under it too), and
+  // of ("", true) when everything is dropped (overflow, a new root).
+  struct DirectoryWatch {
+    uint16_t depth = 0;  // Directories held: "", then down to `key`.
+    uint64_t generation = 0;
+    bool watched = false;  // Every one of them is watched: changes are reported.
+  };
+  void WatchDirectory(std::string_view key, DirectoryWatch* w);
+  void UnwatchDirectory(std::string_view key, DirectoryWatch* w);
+  void set_invalidation_listener(std::function<void(std::string_view key, bool below)> listener) {
+    listener_ = std::move(listener);
+  }
+  // Moves whenever changes are reported or applied: a read that began
+  // before a move may have seen the old state.
+  uint64_t epoch() const { return epoch_; }
+  uint64_t watch_generation() const { return watches_.generation(); }
+
   // The inotify poll and read complete here.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   void StopWatching();
@@ -217,6 +238,7 @@ class FileCache final : public CompletionHandler {
   bool events_pending_ = false;
   uint64_t epoch_ = 0;  // Bumped whenever changes are reported.
   std::unique_ptr<char[]> inotify_buf_;
+  std::function<void(std::string_view, bool)> listener_;
 };
 
 }  // namespace sluice

@@ -110,6 +110,12 @@ struct WorkerMetrics {
   Cell file_cache_expired_total;
   Cell file_cache_events_lost_total;  // inotify queue overflows: everything dropped.
   Cell file_cache_entries, file_cache_content_bytes;
+  // Directory listings (--directory_listing): 200s with a listing, those
+  // answered from the listing cache, and its size.
+  Cell listings_served_total, listing_cache_hits_total, listing_cache_entries, listing_cache_bytes;
+  // The helper pool for blocking calls: jobs accepted, jobs refused (queue
+  // full: 503), jobs accepted and not yet completed (gauge).
+  Cell blocking_jobs_queued_total, blocking_jobs_rejected_total, blocking_queue_depth;
   // Resources that must all be back at idle: provided receive buffers in
   // the ring (of recv_buffers), pipes lent to responses and kept idle.
   Cell recv_buffers, recv_buffers_free, pipes_lent, pipes_idle;

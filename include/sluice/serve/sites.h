@@ -108,8 +108,8 @@ struct RuleMatch {
   const PathGlob* redirect_match = nullptr;
   const std::string* spa_fallback = nullptr;  // Null or "": off.
   CleanUrls clean_urls = CleanUrls::kOff;
-  bool listing = false;
-  bool any = false;  // Some rule matched.
+  std::optional<bool> listing;  // Unset: --directory_listing decides.
+  bool any = false;             // Some rule matched.
 };
 
 // Fills *out with the rules of `site` that fit `path` (decoded, normalised)
@@ -140,7 +140,9 @@ struct ServeGeneration {
   std::string cache_control;
   bool precompressed = true;
   size_t max_ranges = 16;
-  bool any_rules = false;  // Some site has a rule.
+  bool directory_listing = false;  // --directory_listing.
+  bool any_rules = false;          // Some site has a rule.
+  bool any_listing = false;        // Some rule turns listings on.
 
   const SiteConfig& Select(std::string_view host) const {
     return sites.size() == 1 ? sites[0] : sites[index.Select(host)];
