@@ -13,6 +13,7 @@
 //   spa_fallback = "/app/index.html"     try_files $uri /app/index.html
 //   redirect = {to = "/new/", ...}       rewrite ... permanent, return 301/302/308
 //   headers.remove, headers.append       (nothing for remove), add_header
+//   listing = true on "/files/**"        autoindex on, for URIs ending in '/'
 //
 // Compared on every answer: the status and the rule headers' values (all
 // fields of each name, in order), so that a built-in error answer (416, 405,
@@ -20,7 +21,10 @@
 // `always` skips error statuses, and so does sluice for its own errors.
 // Also compared: Location's path and query on 3xx, Content-Range on 206 and
 // 416, Content-Type (media type and number of fields), Content-Length and
-// the bytes on 200, 206 and 404 (the configured error page). Not compared:
+// the bytes on 200, 206 and 404 (the configured error page); for a
+// directory listing, instead of the bytes, the entries: the links' targets,
+// percent- and HTML-decoded, as a set (nginx lists directories first, sluice
+// sorts all names together; each writes its own page). Not compared:
 // header order (sluice writes rule fields after its own), Date, ETag and
 // Last-Modified (each server's own validators; see {ETAG}), Server, Vary.
 // Where sluice answers differently on purpose the probe is listed in
@@ -30,6 +34,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -115,6 +121,10 @@ headers.set = { "Content-Type" = "text/plain; charset=utf-8" }
 match = "/private/**"
 headers.remove = ["Server"]
 headers.append = { "X-Robots-Tag" = "noindex" }
+
+[[site.rule]]
+match = "/files/**"
+listing = true
 )";
 }
 
@@ -163,6 +173,13 @@ std::string NginxServerBody(const std::string& root) {
          "    location /private/ {\n" +
          security +
          "      add_header X-Robots-Tag noindex;\n"
+         "    }\n"
+         // sluice's listings say no-cache (they have no validators); its
+         // files under /files/ get nothing of the kind.
+         "    location ~ ^/files/(.*/)?$ {\n"
+         "      autoindex on;\n" +
+         security +
+         "      add_header Cache-Control no-cache;\n"
          "    }\n";
 }
 
@@ -172,6 +189,7 @@ struct Probe {
   std::string name;
   std::string raw;  // "{ETAG}": the server's own ETag of /assets/app.css.
   std::string method = "GET";
+  bool listing = false;  // A directory listing: compare the entries, not the bytes.
 };
 
 std::string Hdr(std::string_view name, std::string_view value) {
@@ -188,6 +206,11 @@ class Corpus {
   }
   void Method(std::string name, std::string_view method, std::string_view target) {
     probes_.push_back({std::move(name), MakeRequest(method, target), std::string(method)});
+  }
+  void Listing(std::string name, std::string_view method, std::string_view target,
+               std::string headers = "") {
+    probes_.push_back({std::move(name), MakeRequest(method, target, headers), std::string(method),
+                       /*listing=*/true});
   }
   std::vector<Probe> Take() { return std::move(probes_); }
 
@@ -282,11 +305,27 @@ void AddSpaAndRedirectProbes(Corpus* c) {
   c->Get("moved_target", "/new/landing.html");
 }
 
+// autoindex on / listing = true.
+void AddListingProbes(Corpus* c) {
+  c->Listing("listing", "GET", "/files/");
+  c->Listing("listing_head", "HEAD", "/files/");
+  c->Listing("listing_sub", "GET", "/files/sub/");
+  c->Listing("listing_query", "GET", "/files/?x=1");
+  c->Listing("listing_json", "GET", "/files/", Hdr("Accept", "application/json"));
+  c->Listing("listing_symlinks", "GET", "/files/links/");
+  c->Get("listing_no_slash", "/files/sub");
+  c->Get("listing_file", "/files/a%20b.txt");
+  c->Get("listing_dotfile", "/files/.secret");
+  c->Get("listing_missing_dir", "/files/nope/");
+  c->Get("listing_off", "/nolist/");
+}
+
 std::vector<Probe> MakeCorpus() {
   Corpus c;
   AddHeaderProbes(&c);
   AddPageProbes(&c);
   AddSpaAndRedirectProbes(&c);
+  AddListingProbes(&c);
   return c.Take();
 }
 
@@ -334,6 +373,17 @@ const Difference kIntentionalDifferences[] = {
     {"spa_dir", 200, 200,
      "rules match the request path (/app/), nginx's locations the URI after the index's "
      "internal redirect (/app/index.html, whose location says no-cache)"},
+    // Directory listings.
+    {"listing_json", 200, 200,
+     "sluice answers Accept: application/json with a JSON listing; nginx's autoindex_format "
+     "is fixed per location"},
+    {"listing_off", 404, 403,
+     "a directory without index.html and without listing is not found (RFC 9110 §15.5.5 "
+     "may hide it), so the 404 page; nginx: 403"},
+    {"listing_dotfile", 404, 200, "dotfiles never served (RFC 9110 §17.3, §15.5.5)"},
+    {"listing_symlinks", 200, 200,
+     "a symlink out of the root is not listed (it is never served either, RFC 9110 §17.3); "
+     "nginx lists it"},
     // Redirects.
     {"old_post", 405, 301,
      "redirect rules answer GET and HEAD; other methods get what the path gives (405 for a "
@@ -373,7 +423,47 @@ void CompareField(std::vector<std::string>* diffs, const char* name, const std::
   if (a != b) diffs->push_back(std::string(name) + " '" + a + "' vs '" + b + "'");
 }
 
-std::vector<std::string> Compare(const Outcome& s, const Outcome& n) {
+std::string PercentDecode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+// The entries of an HTML listing: every link's target but "../", decoded,
+// sorted, joined with " | ".
+std::string ListedNames(const std::string& html) {
+  std::vector<std::string> names;
+  for (size_t at = html.find("href=\""); at != std::string::npos;
+       at = html.find("href=\"", at + 1)) {
+    const size_t start = at + 6;
+    const size_t end = html.find('"', start);
+    if (end == std::string::npos) break;
+    std::string name = html.substr(start, end - start);
+    for (const auto& [from, to] : {std::pair{"&amp;", "&"},
+                                   {"&lt;", "<"},
+                                   {"&gt;", ">"},
+                                   {"&quot;", "\""},
+                                   {"&#39;", "'"}}) {
+      ReplaceAll(&name, from, to);
+    }
+    name = PercentDecode(name);
+    if (name != "../") names.push_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : " | ") + n;
+  return out;
+}
+
+std::vector<std::string> Compare(const Probe& p, const Outcome& s, const Outcome& n) {
   std::vector<std::string> diffs;
   if (s.status != n.status) {
     diffs.push_back("status " + std::to_string(s.status) + " vs " + std::to_string(n.status));
@@ -402,6 +492,12 @@ std::vector<std::string> Compare(const Outcome& s, const Outcome& n) {
                std::to_string(b.HeaderCount("Content-Type")));
   if (MediaType(a.Header("Content-Type").value_or("")) == "multipart/byteranges") {
     return diffs;  // Boundaries differ; integration_nginx_diff_test compares parts.
+  }
+  if (p.listing && status == 200) {
+    if (MediaType(a.Header("Content-Type").value_or("")) == "text/html") {
+      CompareField(&diffs, "entries", ListedNames(a.body), ListedNames(b.body));
+    }
+    return diffs;
   }
   CompareField(&diffs, "Content-Length", AllValues(a, "Content-Length"),
                AllValues(b, "Content-Length"));
@@ -474,8 +570,21 @@ class NginxRulesDiffTest : public ::testing::Test {
         {"new/index.html", "<!doctype html><p>new</p>\n"},
         {"raw/data.bin", PseudoRandomBytes(64, 1)},
         {"private/doc.txt", "private\n"},
+        {"files/a b.txt", "a space\n"},
+        {"files/x&y.txt", "an ampersand\n"},
+        {"files/\xc3\xbcn\xc3\xaf.txt", "not ASCII\n"},
+        {"files/.secret", "hidden\n"},
+        {"files/sub/in.txt", "in\n"},
+        {"files/sub/deeper/x.txt", "x\n"},
+        {"files/q?.txt", "a question mark\n"},
+        {"files/100%.txt", "a percent sign\n"},
+        {"files/links/inside.txt", "inside\n"},
+        {"nolist/x.txt", "x\n"},
     };
     for (const auto& [path, content] : files) ASSERT_TRUE(root_.WriteFile(path, content));
+    ASSERT_TRUE(conf_dir_.WriteFile("outside.txt", "outside the root\n"));
+    ASSERT_TRUE(root_.Symlink(conf_dir_.Path("outside.txt"), "files/links/out_link"));
+    ASSERT_TRUE(root_.Symlink("inside.txt", "files/links/in_link"));
     for (const char* fixed : {"assets/app.css", "pages/about.html", "private/doc.txt"}) {
       ASSERT_TRUE(root_.SetMtime(fixed, kFixedMtime));
     }
@@ -541,7 +650,7 @@ TEST_F(NginxRulesDiffTest, SameAnswersAsNginxExceptWhereTabled) {
     ASSERT_LT(Clock::now() - start, kTestBudget) << "out of time at probe " << p.name;
     const Outcome s = Run(sluice_.port(), p, s_etag);
     const Outcome n = Run(nginx_.port(), p, n_etag);
-    const std::vector<std::string> diffs = Compare(s, n);
+    const std::vector<std::string> diffs = Compare(p, s, n);
     std::string text;
     for (const std::string& d : diffs) text += "\n  - " + d;
     const auto it = table.find(p.name);
