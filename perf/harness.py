@@ -62,6 +62,11 @@ FILES = {  # URL path → size in bytes
     "/16m.bin": 16 * 1024 * 1024,
 }
 MISSING = "/no/such/file.html"
+# The `rules` scenario's site (perf/sluice.rules.toml.in) and its 404 page,
+# written beside the corpus on every run (not in the manifest).
+RULES_HOST = "www.example.test"
+ERROR_PAGE = "/404.html"
+ERROR_PAGE_BODY = b"<!doctype html><title>Not found</title><h1>Not found</h1>\n"
 
 
 def many_path(i):
@@ -158,8 +163,27 @@ def corpus_spec():
     return spec
 
 
+def _write_error_page():
+    """The `rules` site's 404 page (its error_pages names it)."""
+    path = os.path.join(CORPUS, ERROR_PAGE.lstrip("/"))
+    try:
+        with open(path, "rb") as f:
+            if f.read() == ERROR_PAGE_BODY:
+                return
+    except OSError:
+        pass
+    with open(path, "wb") as f:
+        f.write(ERROR_PAGE_BODY)
+
+
 def make_corpus():
     """Writes perf/out/corpus once; returns the manifest {path: [size, sha256]}."""
+    files = _make_corpus_files()
+    _write_error_page()
+    return files
+
+
+def _make_corpus_files():
     manifest_path = os.path.join(OUT, "corpus.json")
     try:
         with open(manifest_path) as f:
@@ -307,9 +331,15 @@ class Server:
     """sluice or an anchor (its processes: nginx has two), pinned to
     SERVER_CPU, on 127.0.0.1:port. Serves as SERVE_USER unless privileged."""
 
-    def __init__(self, kind, root=CORPUS, tag="run", extra_args=(), privileged=False):
+    def __init__(self, kind, root=CORPUS, tag="run", extra_args=(), privileged=False,
+                 config=None):
         assert kind in KINDS
         self.kind = kind
+        # A named configuration (the `rules` scenario): sluice gets
+        # --config=perf/sluice.CONFIG.toml.in filled in, an anchor
+        # perf/KIND.CONFIG.conf.in instead of its plain template when there
+        # is one (has_config() says whether it had one).
+        self.config = config
         self.root = root
         self.tag = tag
         self.extra_args = list(extra_args)
@@ -327,13 +357,18 @@ class Server:
     def url(self, path="/"):
         return f"http://127.0.0.1:{self.port}{path}"
 
+    def has_config(self):
+        """True if the named configuration applies to this server."""
+        return self.config is not None and os.path.exists(config_template(self.kind, self.config))
+
     def _command(self):
         pin = ["taskset", "-c", str(SERVER_CPU)]
         if self.kind == "sluice":
             # As root sluice drops to nobody after binding; --user=root keeps root.
             return pin + [SLUICE, "--threads=1", f"--root={self.root}",
                           f"--listen=127.0.0.1:{self.port}"] + \
-                (["--user=root"] if self.privileged else []) + self.extra_args
+                (["--user=root"] if self.privileged else []) + \
+                ([f"--config={self._write_config()}"] if self.config else []) + self.extra_args
         conf = self._write_config()
         binary = ANCHORS[self.kind]["binary"]
         if self.kind == "nginx":
@@ -352,7 +387,9 @@ class Server:
             # lighttpd and h2o write their error log and pid file after the switch.
             os.chmod(self.tmp, 0o755)
             os.chown(self.tmp, pwd.getpwnam(user).pw_uid, -1)
-        with open(ANCHORS[self.kind]["template"]) as f:
+        template = config_template(self.kind, self.config) if self.has_config() else \
+            ANCHORS[self.kind]["template"]
+        with open(template) as f:
             conf = f.read()
         if self.privileged:  # lighttpd refuses server.username = "root".
             conf = re.sub(r"(?ms)^#@UNPRIVILEGED$.*?^#@END$", "", conf)
@@ -370,7 +407,7 @@ class Server:
             conf = conf.replace(f"@{key}@", value)
         if "@" in re.sub(r"#.*", "", conf):
             raise Failure(f"{self.kind}.conf.in has a placeholder left")
-        path = os.path.join(self.tmp, f"{self.kind}.conf")
+        path = os.path.join(self.tmp, f"{self.kind}.{'toml' if self.kind == 'sluice' else 'conf'}")
         with open(path, "w") as f:
             f.write(conf)
         return path
@@ -454,6 +491,12 @@ class Server:
         self.stop()
 
 
+def config_template(kind, config):
+    """perf/sluice.CONFIG.toml.in, perf/ANCHOR.CONFIG.conf.in."""
+    ext = "toml" if kind == "sluice" else "conf"
+    return os.path.join(PERF, f"{kind}.{config}.{ext}.in")
+
+
 # ------------------------------------------------------------ curl check --
 
 def curl_check(server, path, manifest, status=200, headers=(), want_header=None):
@@ -516,6 +559,16 @@ SCENARIOS = {
                  checks=[many_path(i) for i in (0, 1, 4242, 7777, MANY_FILES - 1)],
                  what="random 4 KiB file among 10,000 (seeded), keep-alive"),
     "notfound": dict(path=MISSING, conns=100, status=404, what="404 for a missing file"),
+    # The same request twice: with no configuration file (every server as in
+    # `small`), then with the realistic one of three sites and ten rules
+    # (perf/sluice.rules.toml.in; nginx: nginx.rules.conf.in; lighttpd and
+    # h2o have no rules template and serve it plainly). `rules` brings
+    # `rules-base` along, so the cost of the rules is read in one run.
+    "rules-base": dict(path="/1k.html", conns=100, headers=[f"Host: {RULES_HOST}"],
+                       what=f"1 KiB file, keep-alive, Host: {RULES_HOST}, no configuration file"),
+    "rules": dict(path="/1k.html", conns=100, headers=[f"Host: {RULES_HOST}"], config="rules",
+                  want_header=("Content-Security-Policy", "default-src 'self'"),
+                  what=f"as rules-base, with 3 sites and 10 rules (5 match the request)"),
     "idle": dict(path="/1k.html", conns=5000,
                  what="5,000 keep-alive connections arriving 200 at a time, one request "
                       "each, then idle: RSS per connection"),
@@ -527,6 +580,8 @@ def checks_for(name, manifest, server):
     status = s.get("status", 200)
     headers = s.get("headers", [])
     want = ("Connection", "close") if name == "close" else None
+    if server.has_config():
+        want = s.get("want_header")  # The rules did apply.
     for path in s.get("checks", [s["path"]]):
         curl_check(server, path, manifest, status=status, headers=headers, want_header=want)
 

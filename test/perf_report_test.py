@@ -10,7 +10,10 @@
 - Every template (perf/NAME.conf.in) is filled in with no placeholder left,
   names the unprivileged user, or root with --privileged; where the anchor
   is installed, the anchor itself accepts the file (nginx -t, lighttpd -tt,
-  h2o -t).
+  h2o -t). So does every scenario configuration (perf/KIND.rules.*.in), and
+  sluice's, where build/release/sluice exists, passes --check-config.
+- The `rules` scenario's cost line: CPU per request over `rules-base`, and
+  a server without a rules template is said to have served it plainly.
 
 Usage: perf_report_test.py REPO_ROOT. Standard library only; starts no
 server, sends no traffic, writes only under a temporary directory.
@@ -125,22 +128,61 @@ def test_templates(compare):
     H = compare.H
     with tempfile.TemporaryDirectory() as tmp:
         H.RUN = tmp
-        for kind in H.ANCHORS:
-            for privileged in (False, True):
-                server = H.Server(kind, root=tmp, privileged=privileged)
-                server.port = 18080
-                conf_path = server._write_config()
-                with open(conf_path) as f:
-                    conf = f.read()
-                where = f"{kind}{' --privileged' if privileged else ''}"
-                user = "root" if privileged else H.SERVE_USER[0]
-                check("@" not in "".join(line.split("#")[0] for line in conf.splitlines()),
-                      f"{where}: a placeholder left")
-                if kind == "lighttpd" and privileged:
-                    check("server.username" not in conf, f"{where}: no server.username")
-                else:
-                    check(user in conf, f"{where}: serves as {user}")
-                validate(kind, where, conf_path, server.tmp)
+        for kind, privileged, config in [(k, p, c) for k in H.ANCHORS for p in (False, True)
+                                         for c in (None, "rules")]:
+            server = H.Server(kind, root=tmp, privileged=privileged, config=config)
+            if config and not server.has_config():
+                continue
+            server.port = 18080
+            conf_path = server._write_config()
+            with open(conf_path) as f:
+                conf = f.read()
+            where = f"{kind}{' --privileged' if privileged else ''}{' ' + config if config else ''}"
+            user = "root" if privileged else H.SERVE_USER[0]
+            check("@" not in "".join(line.split("#")[0] for line in conf.splitlines()),
+                  f"{where}: a placeholder left")
+            if kind == "lighttpd" and privileged:
+                check("server.username" not in conf, f"{where}: no server.username")
+            else:
+                check(user in conf, f"{where}: serves as {user}")
+            validate(kind, where, conf_path, server.tmp)
+
+
+def test_sluice_rules_config(compare):
+    H = compare.H
+    with tempfile.TemporaryDirectory() as tmp:
+        H.RUN = tmp
+        for sub in ("many/d00", "many/d01"):
+            os.makedirs(os.path.join(tmp, sub))
+        server = H.Server("sluice", root=tmp, config="rules")
+        check(server.has_config(), "sluice has a rules configuration")
+        server.port = 18080
+        conf_path = server._write_config()
+        with open(conf_path) as f:
+            conf = f.read()
+        check("@" not in "".join(line.split("#")[0] for line in conf.splitlines()),
+              "sluice rules: a placeholder left")
+        check(conf.count("[[site.rule]]") == 10 + 2 + 1, "sluice rules: 10 rules + 3 elsewhere")
+        if not os.access(H.SLUICE, os.X_OK):
+            print(f"skip: {H.SLUICE} not built", flush=True)
+            return
+        r = subprocess.run([H.SLUICE, "--check-config", f"--config={conf_path}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=30)
+        check(r.returncode == 0, f"sluice --check-config rejects the rules file:\n{r.stdout}")
+
+
+def test_rules_cost(compare):
+    def row(scenario, cpu):
+        return dict(mode="open", scenario=scenario, ratio={},
+                    servers={k: dict(cpu_us=v) for k, v in cpu.items()})
+    summary = [row("rules-base", {"sluice": 8.0, "nginx": 10.0, "h2o": 12.0}),
+               row("rules", {"sluice": 8.4, "nginx": 11.0, "h2o": 12.0})]
+    lines = compare.rules_cost(summary, {"rules": ["sluice", "nginx"]})
+    text = "\n".join(lines)
+    check("sluice 1.050" in text and "nginx 1.100" in text, f"rules cost ratios: {text}")
+    check("h2o 1.000 (no rules template" in text, f"rules cost, unconfigured: {text}")
+    check(compare.rules_cost(summary[:1], {}) == [], "no cost line without both rows")
 
 
 ANCHOR_CHECK = {  # how each anchor checks a configuration file
@@ -167,7 +209,8 @@ def main():
     root = sys.argv[1] if len(sys.argv) > 1 else "."
     compare = load_compare(os.path.abspath(root))
     passed = failed = 0
-    for test in (test_every_anchor, test_old_json, test_templates):
+    for test in (test_every_anchor, test_old_json, test_templates, test_sluice_rules_config,
+                 test_rules_cost):
         before = len(FAILURES)
         try:
             test(compare)
