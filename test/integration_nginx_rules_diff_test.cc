@@ -350,9 +350,6 @@ const Difference kIntentionalDifferences[] = {
      "no rule headers on sluice's own error answers; nginx's range filter turns the 200 into "
      "416 after add_header ran, so its 416 carries them (immutable included)"},
     {"spa_script", 200, 200, "text/javascript (RFC 9239 §6) vs Debian's application/javascript"},
-    {"asset_missing", 404, 404,
-     "the request path's rules apply to its error page (issue 12), Cache-Control included; "
-     "nginx's error page gets only its own location's headers"},
     // Clean URLs.
     {"clean_dotted", 404, 200,
      "clean URLs try NAME.html only for a last segment without '.' (an asset name is never "

@@ -22,8 +22,24 @@ bool SkippedOnNotModified(std::string_view name) {
                      [&](std::string_view s) { return EqualsIgnoreCase(s, name); });
 }
 
+bool SkippedOnErrorPage(std::string_view name) {
+  return EqualsIgnoreCase(name, "cache-control") || EqualsIgnoreCase(name, "expires");
+}
+
+bool Skipped(HeadKind kind, std::string_view name) {
+  switch (kind) {
+    case HeadKind::kNotModified:
+      return SkippedOnNotModified(name);
+    case HeadKind::kErrorPage:
+      return SkippedOnErrorPage(name);
+    case HeadKind::kNormal:
+      break;
+  }
+  return false;
+}
+
 void RewriteHead(std::string_view head, std::span<const HeaderEdits* const> edits,
-                 std::span<const HeaderField> extra, bool not_modified, std::string* out) {
+                 std::span<const HeaderField> extra, HeadKind kind, std::string* out) {
   SLUICE_CHECK(head.size() >= 4 && head.substr(head.size() - 4) == "\r\n\r\n",
                "a head to rewrite ends with an empty line");
   out->clear();
@@ -39,7 +55,7 @@ void RewriteHead(std::string_view head, std::span<const HeaderEdits* const> edit
         if (EqualsIgnoreCase(n, name)) return true;
       }
       for (const HeaderField& f : e.set) {
-        if (!(not_modified && SkippedOnNotModified(f.name)) && EqualsIgnoreCase(f.name, name)) {
+        if (!Skipped(kind, f.name) && EqualsIgnoreCase(f.name, name)) {
           return true;
         }
       }
@@ -59,12 +75,12 @@ void RewriteHead(std::string_view head, std::span<const HeaderEdits* const> edit
     const HeaderEdits& e = *edits[r];
     for (size_t i = 0; i < e.set.size(); ++i) {
       const HeaderField& f = e.set[i];
-      if (not_modified && SkippedOnNotModified(f.name)) continue;
+      if (Skipped(kind, f.name)) continue;
       // Two sets of one name in a rule are a duplicate key the loader refuses.
       if (!overridden(f.name, r + 1)) AppendLine(out, f.name, f.value);
     }
     for (const HeaderField& f : e.append) {
-      if (not_modified && SkippedOnNotModified(f.name)) continue;
+      if (Skipped(kind, f.name)) continue;
       if (!overridden(f.name, r + 1)) AppendLine(out, f.name, f.value);
     }
   }

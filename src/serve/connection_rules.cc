@@ -113,7 +113,10 @@ void Connection::ApplyRuleHeaders() {
   std::string& out = rs_->tx.out;
   const size_t old_len = rs_->response.head_len;
   RewriteHead(std::string_view(out.data(), old_len), std::span(edits, n), rs_->response.cors_fields,
-              status == 304, &rs_->tx.head_scratch);
+              status == 304              ? HeadKind::kNotModified
+              : rs_->response.error_page ? HeadKind::kErrorPage
+                                         : HeadKind::kNormal,
+              &rs_->tx.head_scratch);
   const size_t new_len = rs_->tx.head_scratch.size();
   out.replace(0, old_len, rs_->tx.head_scratch);
   rs_->response.head_len = new_len;

@@ -386,6 +386,8 @@ void Connection::ServeRepresentation() {
       break;
     case FileLookup::Fallback::kErrorPage:
       in.status = rs_->lookup.error_status;
+      // Not the requested resource's: no --cache_control (and no rule's
+      // Cache-Control or Expires: header_edits.h), as nginx's error_page.
       in.cache_control = {};
       in.precompressed = false;
       in.file.full_fields = nullptr;

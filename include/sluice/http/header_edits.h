@@ -37,13 +37,20 @@ struct HeaderEdits {
 
 // True for the fields a 304 leaves out (see above); `name` in any case.
 bool SkippedOnNotModified(std::string_view name);
+// True for Cache-Control and Expires, which an error page never takes from
+// rules: a rule giving /assets/** a year of `immutable` must not make a
+// missing asset's 404 cached for a year.
+bool SkippedOnErrorPage(std::string_view name);
+
+enum class HeadKind : uint8_t { kNormal, kNotModified, kErrorPage };
 
 // Rewrites the head `head` ("HTTP/1.1 ...\r\n...\r\n\r\n", as our writers
 // produce it) with `edits` applied in order, plus `extra` fields (CORS)
-// appended last, into *out (cleared first). `not_modified`: the head is a
-// 304's. The status line always stays first and the head ends in CRLF CRLF.
+// appended last, into *out (cleared first). `kind`: a 304's head, or a
+// configured error page's, leaves out the edits named above. The status line always stays first and
+// the head ends in CRLF CRLF.
 void RewriteHead(std::string_view head, std::span<const HeaderEdits* const> edits,
-                 std::span<const HeaderField> extra, bool not_modified, std::string* out);
+                 std::span<const HeaderField> extra, HeadKind kind, std::string* out);
 
 }  // namespace sluice
 
