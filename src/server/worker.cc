@@ -160,6 +160,9 @@ void Worker::RecordBatch(unsigned count) {
   if (loop_.recv_buffers().enabled()) metrics_.recv_buffers_free.Set(loop_.recv_buffers().free());
   metrics_.pipes_lent.Set(pipes_.lent());
   metrics_.pipes_idle.Set(pipes_.idle());
+  metrics_.pipes_held_bytes.Set(pipes_.held_bytes());
+  metrics_.pipes_resize_failed_total.Set(pipes_.resize_failed());
+  metrics_.pipes_over_budget_total.Set(pipes_.over_budget());
 }
 
 void Worker::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept {
