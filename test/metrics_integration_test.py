@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -913,6 +914,59 @@ def check_pipe_sizing():
             expect(want_budget in prom, want_budget)
 
 
+SPARE_REQUEST_STATES = 128  # Worker::kSpareRequestStates
+
+
+def check_request_states_given_back():
+    """A burst of connections, each with a request in progress at once,
+    then all idle: the worker keeps at most its bound of spare request
+    states and frees the rest."""
+    burst = 300
+    with server(root_with(), threads=1) as s:
+        socks = []
+        try:
+            for _ in range(burst):
+                c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+                c.sendall(b"GET /index.html HTTP/1.1\r\nHost: t\r\n")  # Head not ended.
+                socks.append(c)
+            deadline = time.monotonic() + 10
+            peak = 0
+            while time.monotonic() < deadline:
+                doc, _ = scrape_json(s.port)
+                peak = doc["totals"]["buffers"]["request_states"]
+                if peak >= burst:
+                    break
+                time.sleep(0.05)
+            expect(peak >= burst, "the burst never held %d request states (%d)" % (burst, peak))
+            for c in socks:
+                c.sendall(b"\r\n")
+            for c in socks:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = c.recv(4096)
+                    expect(chunk, "connection closed before the response")
+                    head += chunk
+                expect(head.startswith(b"HTTP/1.1 200"), head[:40])
+            # Every connection is idle now (keep-alive, still open).
+            deadline = time.monotonic() + 5
+            while True:
+                doc, _ = scrape_json(s.port)
+                b = doc["totals"]["buffers"]
+                idle = doc["totals"]["connections"]["idle_keepalive"]
+                if idle >= burst or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            expect(idle >= burst, "connections not idle: %d" % idle)
+            # The scrape's own connection holds one while it is answered.
+            expect(b["request_states_spare"] <= SPARE_REQUEST_STATES, b)
+            expect(b["request_states"] <= SPARE_REQUEST_STATES + 1, b)
+            log("peak %d request states, %d after the burst (%d spare)" %
+                (peak, b["request_states"], b["request_states_spare"]))
+        finally:
+            for c in socks:
+                c.close()
+
+
 runner = Runner()
 
 
@@ -940,6 +994,7 @@ def main():
         runner.run("metrics_path", check_metrics_path, 30)
         runner.run("file_cache", check_file_cache, 30)
         runner.run("pipe_sizing", check_pipe_sizing, 30)
+        runner.run("request_states_given_back", check_request_states_given_back, 40)
         runner.run("prometheus_format", check_prometheus_format, 40)
         runner.run("prometheus_scrapes", check_prometheus_scrapes, 60)
         runner.run("access_log", check_access_log, 30)

@@ -303,6 +303,8 @@ struct Fixture {
       w.pipes_held_bytes.Set(65536 * k);
       w.pipes_resize_failed_total.Set(5 * k);
       w.pipes_over_budget_total.Set(7 * k);
+      w.request_states.Set(9 * k);
+      w.request_states_spare.Set(8 * k);
       workers.push_back(&w);
     }
   }
@@ -496,6 +498,8 @@ TEST(RenderMetricsJson, TotalsAreSumsOverWorkers) {
                            "/buffers/pipes_held_bytes",
                            "/buffers/pipes_resize_failed_total",
                            "/buffers/pipes_over_budget_total",
+                           "/buffers/request_states",
+                           "/buffers/request_states_spare",
                            "/latency/count"}) {
     const Json::json_pointer p(path);
     ASSERT_TRUE(t.contains(p)) << path;

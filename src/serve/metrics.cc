@@ -105,6 +105,7 @@ struct Counters {
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
   uint64_t pipes_held_bytes = 0, pipes_resize_failed = 0, pipes_over_budget = 0;
+  uint64_t request_states = 0, request_states_spare = 0;
   uint64_t in_flight = 0;
   std::array<uint64_t, std::size(kOpGroups)> in_flight_by_group = {};
   std::map<std::string, uint64_t> by_method;
@@ -147,6 +148,8 @@ struct Counters {
     pipes_held_bytes += w.pipes_held_bytes.Get();
     pipes_resize_failed += w.pipes_resize_failed_total.Get();
     pipes_over_budget += w.pipes_over_budget_total.Get();
+    request_states += w.request_states.Get();
+    request_states_spare += w.request_states_spare.Get();
     for (size_t g = 0; g < std::size(kOpGroups); ++g) {
       const uint64_t n = InFlight(w, kOpGroups[g]);  // The groups cover every kind.
       in_flight_by_group[g] += n;
@@ -198,6 +201,8 @@ struct Counters {
                                 {&pipes_held_bytes, o.pipes_held_bytes},
                                 {&pipes_resize_failed, o.pipes_resize_failed},
                                 {&pipes_over_budget, o.pipes_over_budget},
+                                {&request_states, o.request_states},
+                                {&request_states_spare, o.request_states_spare},
                                 {&in_flight, o.in_flight},
                                 {&requests, o.requests}}) {
       *mine += theirs;
@@ -249,7 +254,9 @@ void CountersJson(const Counters& c, Json* j) {
                      {"pipes_idle", c.pipes_idle},
                      {"pipes_held_bytes", c.pipes_held_bytes},
                      {"pipes_resize_failed_total", c.pipes_resize_failed},
-                     {"pipes_over_budget_total", c.pipes_over_budget}};
+                     {"pipes_over_budget_total", c.pipes_over_budget},
+                     {"request_states", c.request_states},
+                     {"request_states_spare", c.request_states_spare}};
 }
 
 void AppendMetric(std::string* out, std::string_view name, std::string_view labels, double value) {
@@ -561,6 +568,12 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_pipes_over_budget_total", "counter",
        "Pipes left at their first size because the worker's pipe budget was spent.",
        [](const WorkerMetrics& w) { return w.pipes_over_budget_total.Get(); }},
+      {"sluice_request_states", "gauge",
+       "Request states allocated: lent to requests in progress, and spare.",
+       [](const WorkerMetrics& w) { return w.request_states.Get(); }},
+      {"sluice_request_states_spare", "gauge",
+       "Spare request states kept for the next requests (at most 128).",
+       [](const WorkerMetrics& w) { return w.request_states_spare.Get(); }},
   };
   for (const PerWorker& m : kPerWorker) {
     AppendHelp(&out, m.name, m.type, m.help);

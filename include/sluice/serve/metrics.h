@@ -116,6 +116,9 @@ struct WorkerMetrics {
   // Pipe capacity held (idle and lent), pipes whose F_SETPIPE_SZ failed
   // (used at the size they had), pipes not grown because the budget was spent.
   Cell pipes_held_bytes, pipes_resize_failed_total, pipes_over_budget_total;
+  // Request states allocated (lent to connections with a request in
+  // progress, and spare), and the spare ones.
+  Cell request_states, request_states_spare;
 };
 
 struct ServerInfo {
