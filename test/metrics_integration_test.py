@@ -21,6 +21,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -860,6 +861,112 @@ def check_unwritable_log_fails_at_start():
         expect(len(lines) <= 2, "more than a one-line error: %r" % lines)
 
 
+def read_proc_number(path):
+    with open(path) as f:
+        return int(f.read().split()[0])
+
+
+def check_pipe_sizing():
+    """Run as root, the server drops to nobody (the default), whose pipes
+    share fs.pipe-user-pages-soft: the decision fits it and /metrics says so."""
+    if os.geteuid() != 0:
+        raise Skip("needs root, so that the server drops to nobody")
+    soft = read_proc_number("/proc/sys/fs/pipe-user-pages-soft")
+    hard = read_proc_number("/proc/sys/fs/pipe-user-pages-hard")
+    max_size = read_proc_number("/proc/sys/fs/pipe-max-size")
+    limit = min(x for x in (soft, hard) if x > 0) if (soft or hard) else 0
+    page = os.sysconf("SC_PAGESIZE")
+    for threads in (2, 4):
+        with server(root_with(), threads=threads) as s:
+            with Conn(s.port) as c:
+                expect(c.request("GET", "/big.bin").status == 200, "big.bin")
+            doc, _ = scrape_json(s.port)
+            expect(not validate(doc), "schema errors: %r" % validate(doc)[:5])
+            pipes = doc["server"]["pipes"]
+            err = s.stderr()
+            expect("running as user nobody" in err, "did not drop to nobody: %s" % err)
+            line = [l for l in err.splitlines() if "pipes: " in l]
+            expect(len(line) == 1, "one start-up line about pipes: %r" % line)
+            expect(pipes["user_limit_pages"] == limit, "limit %r, not %d" % (pipes, limit))
+            expect(pipes["bytes"] <= max_size, "above pipe-max-size: %r" % pipes)
+            if limit:
+                expect(pipes["budget_bytes"] == limit // threads * page, "budget: %r" % pipes)
+                # Every worker's idle pipes and as many lent fit its share.
+                expect(2 * pipes["idle_max"] * pipes["bytes"] <= pipes["budget_bytes"]
+                       or pipes["bytes"] <= 16 * page, "does not fit: %r" % pipes)
+                for w in doc["workers"]:
+                    held = w["buffers"]["pipes_held_bytes"]
+                    expect(held <= pipes["budget_bytes"], "worker holds %d > budget" % held)
+            if (soft, hard, max_size, page) == (16384, 0, 1 << 20, 4096):
+                # Debian's defaults: 64 pipes of 1 MiB shared by the workers
+                # (the tiny preset asks for one idle pipe of 4 KiB: it fits).
+                want = {2: (1 << 20, 16), 4: (1 << 20, 8)}[threads]
+                if "%stiny%s" % (os.sep, os.sep) in BINARY:
+                    want = (4096, 1)
+                expect((pipes["bytes"], pipes["idle_max"]) == want,
+                       "%d workers: %r, wanted %r" % (threads, pipes, want))
+            prom = scrape(s.port, headers={"Accept": "text/plain"}).body.decode()
+            for name in ("sluice_pipe_size_bytes", "sluice_pipe_budget_bytes",
+                         "sluice_pipes_resize_failed_total"):
+                expect(re.search(r"^%s(\{[^}]*\})? \d+$" % name, prom, re.M),
+                       "%s missing from the Prometheus text" % name)
+            want_budget = "sluice_pipe_budget_bytes %d" % pipes["budget_bytes"]
+            expect(want_budget in prom, want_budget)
+
+
+SPARE_REQUEST_STATES = 128  # Worker::kSpareRequestStates
+
+
+def check_request_states_given_back():
+    """A burst of connections, each with a request in progress at once,
+    then all idle: the worker keeps at most its bound of spare request
+    states and frees the rest."""
+    burst = 300
+    with server(root_with(), threads=1) as s:
+        socks = []
+        try:
+            for _ in range(burst):
+                c = socket.create_connection(("127.0.0.1", s.port), timeout=5)
+                c.sendall(b"GET /index.html HTTP/1.1\r\nHost: t\r\n")  # Head not ended.
+                socks.append(c)
+            deadline = time.monotonic() + 10
+            peak = 0
+            while time.monotonic() < deadline:
+                doc, _ = scrape_json(s.port)
+                peak = doc["totals"]["buffers"]["request_states"]
+                if peak >= burst:
+                    break
+                time.sleep(0.05)
+            expect(peak >= burst, "the burst never held %d request states (%d)" % (burst, peak))
+            for c in socks:
+                c.sendall(b"\r\n")
+            for c in socks:
+                head = b""
+                while b"\r\n\r\n" not in head:
+                    chunk = c.recv(4096)
+                    expect(chunk, "connection closed before the response")
+                    head += chunk
+                expect(head.startswith(b"HTTP/1.1 200"), head[:40])
+            # Every connection is idle now (keep-alive, still open).
+            deadline = time.monotonic() + 5
+            while True:
+                doc, _ = scrape_json(s.port)
+                b = doc["totals"]["buffers"]
+                idle = doc["totals"]["connections"]["idle_keepalive"]
+                if idle >= burst or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            expect(idle >= burst, "connections not idle: %d" % idle)
+            # The scrape's own connection holds one while it is answered.
+            expect(b["request_states_spare"] <= SPARE_REQUEST_STATES, b)
+            expect(b["request_states"] <= SPARE_REQUEST_STATES + 1, b)
+            log("peak %d request states, %d after the burst (%d spare)" %
+                (peak, b["request_states"], b["request_states_spare"]))
+        finally:
+            for c in socks:
+                c.close()
+
+
 runner = Runner()
 
 
@@ -886,6 +993,8 @@ def main():
         runner.run("metrics_listen", check_metrics_listen, 30)
         runner.run("metrics_path", check_metrics_path, 30)
         runner.run("file_cache", check_file_cache, 30)
+        runner.run("pipe_sizing", check_pipe_sizing, 30)
+        runner.run("request_states_given_back", check_request_states_given_back, 40)
         runner.run("prometheus_format", check_prometheus_format, 40)
         runner.run("prometheus_scrapes", check_prometheus_scrapes, 60)
         runner.run("access_log", check_access_log, 30)

@@ -229,6 +229,10 @@ ServerInfo Info() {
   info.kernel = "6.1.0-test";
   info.start_time_unix = 1700000000;  // 2023-11-14T22:13:20Z
   info.start_monotonic_ns = kStartNs;
+  info.pipe_bytes = 512 * 1024;
+  info.pipe_idle_max = 8;
+  info.pipe_budget_bytes = 32 << 20;
+  info.pipe_user_limit_pages = 16384;
   return info;
 }
 
@@ -296,6 +300,11 @@ struct Fixture {
       w.recv_buffers_free.Set(60 * k);
       w.pipes_lent.Set(k);
       w.pipes_idle.Set(3 * k);
+      w.pipes_held_bytes.Set(65536 * k);
+      w.pipes_resize_failed_total.Set(5 * k);
+      w.pipes_over_budget_total.Set(7 * k);
+      w.request_states.Set(9 * k);
+      w.request_states_spare.Set(8 * k);
       workers.push_back(&w);
     }
   }
@@ -327,6 +336,11 @@ TEST(RenderMetricsJson, ServerSection) {
   EXPECT_EQ(s.at("kernel_release"), "6.1.0-test");
   EXPECT_EQ(s.at("start_time"), "2023-11-14T22:13:20Z");
   EXPECT_EQ(s.at("start_time_unix_seconds"), 1700000000);
+  const Json& pipes = s.at("pipes");
+  EXPECT_EQ(pipes.at("bytes"), 512 * 1024);
+  EXPECT_EQ(pipes.at("idle_max"), 8);
+  EXPECT_EQ(pipes.at("budget_bytes"), 32 << 20);
+  EXPECT_EQ(pipes.at("user_limit_pages"), 16384);
 }
 
 TEST(RenderMetricsJson, WorkerFieldsHaveTheRightTypesAndValues) {
@@ -481,6 +495,11 @@ TEST(RenderMetricsJson, TotalsAreSumsOverWorkers) {
                            "/buffers/recv_buffers_free",
                            "/buffers/pipes_lent",
                            "/buffers/pipes_idle",
+                           "/buffers/pipes_held_bytes",
+                           "/buffers/pipes_resize_failed_total",
+                           "/buffers/pipes_over_budget_total",
+                           "/buffers/request_states",
+                           "/buffers/request_states_spare",
                            "/latency/count"}) {
     const Json::json_pointer p(path);
     ASSERT_TRUE(t.contains(p)) << path;

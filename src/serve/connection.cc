@@ -147,6 +147,7 @@ void Connection::Start(int fd, bool metrics_only) {
   client_forwarded_ = false;
   peer_closed_ = false;
   recv_no_buffers_ = false;
+  fin_sent_ = false;
   ++generation_;
   interrupt_ = Interrupt::kNone;
   // The header deadline covers a PROXY header too: one bound from accept
@@ -340,6 +341,10 @@ void Connection::LingerThenClose() {
   // now and then must not hold the connection past it.
   linger_deadline_ns_ =
       host_->loop().now_ns() + absl::ToInt64Nanoseconds(host_->config().linger_timeout);
+  if (fin_sent_) {
+    SubmitLinger();  // The FIN left with the response (NextSegment).
+    return;
+  }
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kShutdown);
   io_uring_prep_shutdown(sqe, fd_, SHUT_WR);
 }

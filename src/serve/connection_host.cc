@@ -51,7 +51,7 @@ ConnectionHost::ConnectionHost(int index, const ServerConfig& config)
     : index_(index),
       config_(config),
       loop_(index, &metrics_.in_flight, &metrics_.submit_calls_total),
-      pipes_(config.pipe_bytes, config.idle_pipes_max),
+      pipes_(config.pipe_bytes, config.idle_pipes_max, config.pipe_budget_bytes),
       wheel_(loop_.now_s()),
       multishot_recv_(config.multishot_recv),
       scratch_(std::make_unique<char[]>(kScratchBytes)) {

@@ -107,6 +107,8 @@ struct Counters {
   uint64_t jobs_queued = 0, jobs_rejected = 0, queue_depth = 0;
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
+  uint64_t pipes_held_bytes = 0, pipes_resize_failed = 0, pipes_over_budget = 0;
+  uint64_t request_states = 0, request_states_spare = 0;
   uint64_t in_flight = 0;
   std::array<uint64_t, std::size(kOpGroups)> in_flight_by_group = {};
   std::map<std::string, uint64_t> by_method;
@@ -153,6 +155,11 @@ struct Counters {
     recv_buffers_free += w.recv_buffers_free.Get();
     pipes_lent += w.pipes_lent.Get();
     pipes_idle += w.pipes_idle.Get();
+    pipes_held_bytes += w.pipes_held_bytes.Get();
+    pipes_resize_failed += w.pipes_resize_failed_total.Get();
+    pipes_over_budget += w.pipes_over_budget_total.Get();
+    request_states += w.request_states.Get();
+    request_states_spare += w.request_states_spare.Get();
     for (size_t g = 0; g < std::size(kOpGroups); ++g) {
       const uint64_t n = InFlight(w, kOpGroups[g]);  // The groups cover every kind.
       in_flight_by_group[g] += n;
@@ -208,6 +215,11 @@ struct Counters {
                                 {&recv_buffers_free, o.recv_buffers_free},
                                 {&pipes_lent, o.pipes_lent},
                                 {&pipes_idle, o.pipes_idle},
+                                {&pipes_held_bytes, o.pipes_held_bytes},
+                                {&pipes_resize_failed, o.pipes_resize_failed},
+                                {&pipes_over_budget, o.pipes_over_budget},
+                                {&request_states, o.request_states},
+                                {&request_states_spare, o.request_states_spare},
                                 {&in_flight, o.in_flight},
                                 {&requests, o.requests}}) {
       *mine += theirs;
@@ -263,7 +275,12 @@ void CountersJson(const Counters& c, Json* j) {
   (*j)["buffers"] = {{"recv_buffers", c.recv_buffers},
                      {"recv_buffers_free", c.recv_buffers_free},
                      {"pipes_lent", c.pipes_lent},
-                     {"pipes_idle", c.pipes_idle}};
+                     {"pipes_idle", c.pipes_idle},
+                     {"pipes_held_bytes", c.pipes_held_bytes},
+                     {"pipes_resize_failed_total", c.pipes_resize_failed},
+                     {"pipes_over_budget_total", c.pipes_over_budget},
+                     {"request_states", c.request_states},
+                     {"request_states_spare", c.request_states_spare}};
 }
 
 void AppendMetric(std::string* out, std::string_view name, std::string_view labels, double value) {
@@ -357,7 +374,12 @@ std::string RenderMetricsJson(const ServerInfo& info,
       {"io_uring_setup_flags", info.ring_flags},
       {"kernel_release", info.kernel},
       {"start_time", Rfc3339(info.start_time_unix)},
-      {"start_time_unix_seconds", info.start_time_unix}};
+      {"start_time_unix_seconds", info.start_time_unix},
+      {"pipes",
+       {{"bytes", info.pipe_bytes},
+        {"idle_max", info.pipe_idle_max},
+        {"budget_bytes", info.pipe_budget_bytes},
+        {"user_limit_pages", info.pipe_user_limit_pages}}}};
   {
     const ConfigStatus none;
     const ConfigStatus& c = info.config != nullptr ? *info.config : none;
@@ -448,6 +470,18 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
     AppendMetric(&out, "sluice_config_reloads_total", "result=\"error\"",
                  static_cast<double>(c.reloads_error.load()));
   }
+  AppendHelp(&out, "sluice_pipe_size_bytes", "gauge",
+             "Size of each splice pipe, as decided at start.");
+  AppendMetric(&out, "sluice_pipe_size_bytes", "", static_cast<double>(info.pipe_bytes));
+  AppendHelp(&out, "sluice_pipe_idle_max", "gauge", "Idle splice pipes a worker keeps at most.");
+  AppendMetric(&out, "sluice_pipe_idle_max", "", static_cast<double>(info.pipe_idle_max));
+  AppendHelp(&out, "sluice_pipe_budget_bytes", "gauge",
+             "Pipe capacity a worker may grow its pipes to in all (0: no budget).");
+  AppendMetric(&out, "sluice_pipe_budget_bytes", "", static_cast<double>(info.pipe_budget_bytes));
+  AppendHelp(&out, "sluice_pipe_user_limit_pages", "gauge",
+             "The user's pipe allowance (fs.pipe-user-pages-soft/-hard) that applies (0: none).");
+  AppendMetric(&out, "sluice_pipe_user_limit_pages", "",
+               static_cast<double>(info.pipe_user_limit_pages));
 
   // Requests by code and method, summed over workers.
   std::map<std::pair<int, std::string>, uint64_t> requests;
@@ -596,6 +630,20 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
        [](const WorkerMetrics& w) { return w.pipes_lent.Get(); }},
       {"sluice_pipes_idle", "gauge", "Empty splice pipes kept for reuse.",
        [](const WorkerMetrics& w) { return w.pipes_idle.Get(); }},
+      {"sluice_pipes_held_bytes", "gauge", "Capacity of the splice pipes held, idle and lent.",
+       [](const WorkerMetrics& w) { return w.pipes_held_bytes.Get(); }},
+      {"sluice_pipes_resize_failed_total", "counter",
+       "Pipes whose F_SETPIPE_SZ failed (the user's pipe allowance): used at their real size.",
+       [](const WorkerMetrics& w) { return w.pipes_resize_failed_total.Get(); }},
+      {"sluice_pipes_over_budget_total", "counter",
+       "Pipes left at their first size because the worker's pipe budget was spent.",
+       [](const WorkerMetrics& w) { return w.pipes_over_budget_total.Get(); }},
+      {"sluice_request_states", "gauge",
+       "Request states allocated: lent to requests in progress, and spare.",
+       [](const WorkerMetrics& w) { return w.request_states.Get(); }},
+      {"sluice_request_states_spare", "gauge",
+       "Spare request states kept for the next requests (at most 128).",
+       [](const WorkerMetrics& w) { return w.request_states_spare.Get(); }},
   };
   for (const PerWorker& m : kPerWorker) {
     AppendHelp(&out, m.name, m.type, m.help);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <latch>
 #include <memory>
@@ -24,6 +25,7 @@
 #include "sluice/base/clock.h"
 #include "sluice/base/log.h"
 #include "sluice/base/unique_fd.h"
+#include "sluice/io/pipe_pool.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/connections_per_address.h"
 #include "sluice/serve/document_root.h"
@@ -113,6 +115,74 @@ absl::Status DropPrivileges(const ServerConfig& config) {
   LogInfo(absl::StrCat("running as user ", user, " (uid ", pw->pw_uid, ", gid ", gid,
                        "): dropped root after binding", config.user.empty() ? " (default)" : ""));
   return absl::OkStatus();
+}
+
+// A number from a /proc file (a sysctl), or `fallback` if it cannot be read.
+uint64_t ReadProcNumber(const char* path, uint64_t fallback) {
+  FILE* f = fopen(path, "re");
+  if (f == nullptr) return fallback;
+  unsigned long long v = 0;
+  const bool ok = fscanf(f, "%llu", &v) == 1;
+  fclose(f);
+  return ok ? v : fallback;
+}
+
+// CAP_SYS_RESOURCE or CAP_SYS_ADMIN in the effective set, in the initial
+// user namespace (the kernel's capable() asks there): the pipe limits then
+// do not apply. Inside a user namespace a full capability set still meets
+// them, so anything but the identity uid map counts as unprivileged.
+bool PipeLimitsBypassed() {
+  FILE* f = fopen("/proc/self/status", "re");
+  if (f == nullptr) return false;
+  unsigned long long caps = 0;
+  char line[256];
+  while (fgets(line, sizeof(line), f) != nullptr) {
+    if (sscanf(line, "CapEff: %llx", &caps) == 1) break;
+  }
+  fclose(f);
+  constexpr unsigned long long kSysAdmin = 1ull << 21, kSysResource = 1ull << 24;
+  if ((caps & (kSysAdmin | kSysResource)) == 0) return false;
+  f = fopen("/proc/self/uid_map", "re");
+  if (f == nullptr) return false;
+  unsigned long long inside = 1, outside = 1, count = 0;
+  const bool initial = fscanf(f, "%llu %llu %llu", &inside, &outside, &count) == 3 && inside == 0 &&
+                       outside == 0 && count == 4294967295ull;
+  fclose(f);
+  return initial;
+}
+
+// After the privilege drop: the user that creates the pipes is the one
+// whose allowance counts. Fits pipe size, idle count and each worker's
+// budget to it and says so in one line.
+void FitPipesToLimits(ServerConfig* config) {
+  PipeLimits limits;
+  limits.user_pages_soft = ReadProcNumber("/proc/sys/fs/pipe-user-pages-soft", 0);
+  limits.user_pages_hard = ReadProcNumber("/proc/sys/fs/pipe-user-pages-hard", 0);
+  limits.max_size_bytes = ReadProcNumber("/proc/sys/fs/pipe-max-size", 1 << 20);
+  const long page = sysconf(_SC_PAGESIZE);
+  limits.page_bytes = page > 0 ? static_cast<uint32_t>(page) : 4096;
+  limits.privileged = PipeLimitsBypassed();
+  const PipeSizing fit =
+      SizePipes(limits, config->threads, config->pipe_bytes, config->idle_pipes_max);
+  config->pipe_bytes = fit.pipe_bytes;
+  config->idle_pipes_max = fit.idle_max;
+  config->pipe_budget_bytes = fit.budget_bytes;
+  config->pipe_user_limit_pages = fit.limit_pages;
+  std::string why;
+  if (limits.privileged) {
+    why = "CAP_SYS_RESOURCE/CAP_SYS_ADMIN: the user's pipe limits do not apply";
+  } else if (fit.limit_pages == 0) {
+    why = "no fs.pipe-user-pages limit";
+  } else {
+    why = absl::StrCat(
+        "fs.pipe-user-pages-soft=", limits.user_pages_soft, " hard=", limits.user_pages_hard,
+        " pages for this user over all its processes, ", config->threads, " workers");
+  }
+  LogInfo(absl::StrCat("pipes: ", fit.pipe_bytes, " bytes each, up to ", fit.idle_max,
+                       " idle per worker, budget ",
+                       fit.budget_bytes == 0 ? std::string("none")
+                                             : absl::StrCat(fit.budget_bytes, " bytes per worker"),
+                       " (", why, ")"));
 }
 
 std::string KernelRelease() {
@@ -231,6 +301,10 @@ void FillRegistry(const ServerConfig& config, const std::vector<std::unique_ptr<
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   registry->info.start_monotonic_ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  registry->info.pipe_bytes = config.pipe_bytes;
+  registry->info.pipe_idle_max = config.idle_pipes_max;
+  registry->info.pipe_budget_bytes = config.pipe_budget_bytes;
+  registry->info.pipe_user_limit_pages = config.pipe_user_limit_pages;
   for (const auto& w : workers) {
     registry->workers.push_back(&w->metrics());
     w->set_metrics_registry(registry);
@@ -469,6 +543,7 @@ absl::Status RunServer(const ServerConfig& given, std::vector<SiteConfig> sites,
     startup->reopener = std::move(*reopener);
   }
   if (absl::Status st = DropPrivileges(config); !st.ok()) return st;
+  FitPipesToLimits(&config);
   WarnAboutDescriptorLimit(config);
   const sigset_t signals = BlockSignals();
 

@@ -52,7 +52,6 @@ Worker::Worker(int index, int cpu, const ServerConfig& config,
 }
 
 Worker::~Worker() {
-  tearing_down_ = true;
   loop_.set_synchronous();
   connections_.clear();  // Closes any descriptors they still hold.
   if (listen_fd_ >= 0) close(listen_fd_);
@@ -109,7 +108,7 @@ void Worker::AdoptPendingGeneration() {
   AdoptGeneration(std::move(next));
   // Spare request states let go of the old generation now; states in use
   // keep theirs until their request ends.
-  for (RequestState* rs : free_request_states_) rs->lookup.generation.reset();
+  for (const auto& rs : spare_request_states_) rs->lookup.generation.reset();
   adopted_generation_id_.store(id, std::memory_order_release);
 }
 
@@ -178,8 +177,13 @@ void Worker::RecordBatch(unsigned count) {
   metrics_.active.Set(active_);
   metrics_.idle_keepalive.Set(idle_.size());
   if (loop_.recv_buffers().enabled()) metrics_.recv_buffers_free.Set(loop_.recv_buffers().free());
+  metrics_.request_states.Set(lent_request_states_ + spare_request_states_.size());
+  metrics_.request_states_spare.Set(spare_request_states_.size());
   metrics_.pipes_lent.Set(pipes_.lent());
   metrics_.pipes_idle.Set(pipes_.idle());
+  metrics_.pipes_held_bytes.Set(pipes_.held_bytes());
+  metrics_.pipes_resize_failed_total.Set(pipes_.resize_failed());
+  metrics_.pipes_over_budget_total.Set(pipes_.over_budget());
 }
 
 void Worker::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept {
@@ -367,28 +371,22 @@ void Worker::RetryWaitingRecvs() {
 }
 
 RequestState* Worker::AcquireRequestState() {
-  if (free_request_states_.empty()) {
-    request_states_.push_back(
-        std::make_unique<RequestState>(config_.limits, config_.limits.head_bytes_max));
-    free_request_states_.push_back(request_states_.back().get());
+  ++lent_request_states_;
+  if (spare_request_states_.empty()) {
+    return new RequestState(config_.limits, config_.limits.head_bytes_max);
   }
-  RequestState* rs = free_request_states_.back();
-  free_request_states_.pop_back();
+  RequestState* rs = spare_request_states_.back().release();
+  spare_request_states_.pop_back();
   return rs;
 }
 
 void Worker::ReleaseRequestState(RequestState* rs) {
+  SLUICE_CHECK(rs != nullptr && lent_request_states_ > 0, "only a lent request state comes back");
+  --lent_request_states_;
+  std::unique_ptr<RequestState> owned(rs);
   // Keep a bounded number spare; beyond that give the memory back.
-  if (free_request_states_.size() < kSpareRequestStates || tearing_down_) {
-    free_request_states_.push_back(rs);
-    return;
-  }
-  for (auto it = request_states_.begin(); it != request_states_.end(); ++it) {
-    if (it->get() == rs) {
-      std::swap(*it, request_states_.back());
-      request_states_.pop_back();
-      return;
-    }
+  if (spare_request_states_.size() < kSpareRequestStates) {
+    spare_request_states_.push_back(std::move(owned));
   }
 }
 

@@ -117,8 +117,12 @@ struct ServerConfig {
   // worker it competes with the worker; see perf/README.md).
   bool sqpoll = false;
   absl::Duration sqpoll_idle = absl::Milliseconds(10);
+  // Splice pipes: as configured, then fitted by the server at start-up to
+  // the pipe allowance of the user it runs as (SizePipes in io/pipe_pool.h).
   uint32_t pipe_bytes = kDefaultPipeBytes;
   size_t idle_pipes_max = kDefaultIdlePipesMax;
+  uint64_t pipe_budget_bytes = 0;      // Per worker; 0: no budget.
+  uint64_t pipe_user_limit_pages = 0;  // The limit that applies; 0: none.
 };
 
 }  // namespace sluice

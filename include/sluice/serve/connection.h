@@ -232,6 +232,9 @@ class Connection final : public CompletionHandler {
   void StartSegment();
   void NextSegment();
   bool MoreSegmentsFollow() const;
+  // The connection closes once this response is out: its last bytes are
+  // held in the socket (MSG_MORE) until the FIN joins them.
+  bool ClosesAfterResponse() const;
   void SubmitSend();
   void OnSend(int res);
   void SubmitSpliceIn();
@@ -265,7 +268,10 @@ class Connection final : public CompletionHandler {
   // response is being sent (pipelining); it is buffered, never acted on
   // until the response is done.
   Operation recv_op_;
-  bool peer_closed_ = false;      // The multishot RECV saw EOF or an error.
+  bool peer_closed_ = false;  // The multishot RECV saw EOF or an error.
+  // shutdown(SHUT_WR) succeeded after the last segment of a closing
+  // response: the FIN is queued behind (and in the segment of) its tail.
+  bool fin_sent_ = false;
   bool recv_no_buffers_ = false;  // It ended with ENOBUFS: park before re-arming.
   // Why the connection must end, set by a deadline or the drain and acted
   // on by the next completion's handler after it has taken its result.

@@ -119,6 +119,12 @@ struct WorkerMetrics {
   // Resources that must all be back at idle: provided receive buffers in
   // the ring (of recv_buffers), pipes lent to responses and kept idle.
   Cell recv_buffers, recv_buffers_free, pipes_lent, pipes_idle;
+  // Pipe capacity held (idle and lent), pipes whose F_SETPIPE_SZ failed
+  // (used at the size they had), pipes not grown because the budget was spent.
+  Cell pipes_held_bytes, pipes_resize_failed_total, pipes_over_budget_total;
+  // Request states allocated (lent to connections with a request in
+  // progress, and spare), and the spare ones.
+  Cell request_states, request_states_spare;
 };
 
 // The configuration in force and its reloads (SIGHUP), written by the main
@@ -138,6 +144,8 @@ struct ServerInfo {
   int64_t start_time_unix = 0;
   int64_t start_monotonic_ns = 0;
   const ConfigStatus* config = nullptr;  // Null: generation 1, never reloaded.
+  // The splice pipes decided at start-up (ServerConfig's pipe fields).
+  uint64_t pipe_bytes = 0, pipe_idle_max = 0, pipe_budget_bytes = 0, pipe_user_limit_pages = 0;
 };
 
 // What a scrape reads: immutable once the workers run.

@@ -54,6 +54,9 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   // Set before Run(): the heartbeat this worker stamps on its tick.
   void set_health(HealthState* health) { health_ = health; }
 
+  // Spare request states kept after a burst; the rest are freed.
+  static constexpr size_t kSpareRequestStates = 128;
+
   // ConnectionHost.
   RequestState* AcquireRequestState() override;
   void ReleaseRequestState(RequestState* rs) override;
@@ -95,12 +98,14 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   Operation accept_op_;
   Operation metrics_accept_op_;
   int metrics_listen_fd_ = -1;
-  bool tearing_down_ = false;  // In the destructor: close synchronously.
 
-  std::vector<std::unique_ptr<RequestState>> request_states_;  // Every one ever made.
-  std::vector<RequestState*> free_request_states_;
-  // Spare states kept after a burst; the rest is freed (each is ~17 KiB).
-  static constexpr size_t kSpareRequestStates = 128;
+  // Request states not lent to a connection, used as a stack: acquire and
+  // release are O(1), whatever a burst left behind. A lent state is owned
+  // by its connection until it comes back (Connection's destructor returns
+  // it too). At most kSpareRequestStates are kept; past that a returning
+  // state is freed, so memory goes back when load falls (each is ~17 KiB).
+  std::vector<std::unique_ptr<RequestState>> spare_request_states_;
+  size_t lent_request_states_ = 0;
 
   std::vector<std::pair<Connection*, uint32_t>> waiting_for_buffers_;  // With generation.
   std::vector<std::pair<Connection*, uint32_t>> retrying_;
