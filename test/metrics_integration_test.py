@@ -914,7 +914,7 @@ def check_pipe_sizing():
             expect(want_budget in prom, want_budget)
 
 
-SPARE_REQUEST_STATES = 128  # Worker::kSpareRequestStates
+SPARE_REQUEST_STATES = 16  # Worker::kSpareRequestStates
 
 
 def check_request_states_given_back():
