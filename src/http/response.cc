@@ -1,5 +1,6 @@
 #include "sluice/http/response.h"
 
+#include <cerrno>
 #include <charconv>
 
 namespace sluice {
@@ -142,6 +143,30 @@ size_t AppendErrorResponse(std::string* out, const CommonFields& common, bool he
   out->append(status).append(" ").append(reason);
   out->append(kC);
   return head_end;
+}
+
+// errno from OPENAT2 → status (as nginx's static module maps them).
+int StatusForOpenError(int err) {
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+    case EXDEV:  // RESOLVE_BENEATH: the path (via a symlink) leaves the root.
+      return 404;
+    case EACCES:
+    case EPERM:
+    case ELOOP:
+    case ENXIO:  // A socket, or a device without a driver.
+    case ENODEV:
+    case EAGAIN:
+      return 403;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+      return 503;
+    default:
+      return 500;
+  }
 }
 
 }  // namespace sluice

@@ -76,26 +76,6 @@ class ListingJob final : public BlockingJob {
   int error_ = 0;
 };
 
-// errno of reading a directory → status, as for opening a file.
-int StatusForListingError(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-    case EXDEV:
-      return 404;
-    case EACCES:
-    case EPERM:
-    case ELOOP:
-      return 403;
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
 }  // namespace
 
 void Connection::StartListing() {
@@ -128,7 +108,7 @@ void Connection::OnListingRead(uint32_t generation, std::shared_ptr<const Listin
   // ever leave it waiting, it ends here, the result taken and dropped.
   if (EndIfInterrupted()) return;
   if (listing == nullptr) {
-    RespondError(StatusForListingError(error), !rs_->response.keep_alive);
+    RespondError(StatusForOpenError(error), !rs_->response.keep_alive);
     return;
   }
   RespondListing(*listing);

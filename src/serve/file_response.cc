@@ -16,34 +16,6 @@
 #include "sluice/serve/file_plan.h"
 
 namespace sluice {
-namespace {
-
-// errno from OPENAT2 → status (as nginx's static module maps them).
-int StatusForOpenError(int err) {
-  switch (err) {
-    case ENOENT:
-    case ENOTDIR:
-    case ENAMETOOLONG:
-    case EXDEV:  // RESOLVE_BENEATH: the path (via a symlink) leaves the root.
-      return 404;
-    case EACCES:
-    case EPERM:
-    case ELOOP:
-    case ENXIO:  // A socket, or a device without a driver.
-    case ENODEV:
-    case EAGAIN:
-      return 403;
-    case EMFILE:
-    case ENFILE:
-    case ENOMEM:
-      return 503;
-    default:
-      return 500;
-  }
-}
-
-}  // namespace
-
 void Connection::StartFile() {
   rs_->lookup.fallback = FileLookup::Fallback::kNone;
   rs_->lookup.opening_index = false;

@@ -44,6 +44,11 @@ void AppendEtag(std::string* out, uint64_t inode, uint64_t size, int64_t mtime_s
 size_t AppendErrorResponse(std::string* out, const CommonFields& common, bool head_only,
                            std::string_view extra_fields = {});
 
+// errno of opening or reading a path beneath the root → status, as nginx's
+// static module maps them: missing 404, forbidden 403, out of descriptors
+// or memory 503, anything else 500.
+int StatusForOpenError(int err);
+
 }  // namespace sluice
 
 #endif  // SLUICE_HTTP_RESPONSE_H_
