@@ -321,6 +321,16 @@ void Worker::SubmitTick() {
 }
 
 void Worker::OnTick(int /*res*/) {
+  // Spares follow the load: as many as the last tick's peak of states in
+  // use (at least kSpareRequestStates), so keep-alive connections that go
+  // idle between requests do not free and reallocate theirs, and after a
+  // burst the rest goes within two ticks.
+  spare_request_states_cap_ = std::max(kSpareRequestStates, lent_request_states_peak_);
+  lent_request_states_peak_ = lent_request_states_;
+  while (spare_request_states_.size() > spare_request_states_cap_) {
+    spare_request_states_.pop_back();
+    ++request_states_freed_;
+  }
   if (request_states_freed_ > 0) {
     // After a burst the freed request states (~17 KiB each, below malloc's
     // mmap threshold) stay in this thread's heap as free chunks: give their
@@ -385,6 +395,7 @@ void Worker::RetryWaitingRecvs() {
 
 RequestState* Worker::AcquireRequestState() {
   ++lent_request_states_;
+  lent_request_states_peak_ = std::max(lent_request_states_peak_, lent_request_states_);
   if (spare_request_states_.empty()) {
     return new RequestState(config_.limits, config_.limits.head_bytes_max);
   }
@@ -398,7 +409,7 @@ void Worker::ReleaseRequestState(RequestState* rs) {
   --lent_request_states_;
   std::unique_ptr<RequestState> owned(rs);
   // Keep a bounded number spare; beyond that give the memory back.
-  if (spare_request_states_.size() < kSpareRequestStates) {
+  if (spare_request_states_.size() < spare_request_states_cap_) {
     spare_request_states_.push_back(std::move(owned));
   } else {
     ++request_states_freed_;  // The next tick hands the pages back.

@@ -55,8 +55,9 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   void set_health(HealthState* health) { health_ = health; }
 
   // Spare request states kept after a burst; the rest are freed.
-  // Few: each is ~20 KiB, and an idle keep-alive connection holds none
-  // (issue 14: idle memory per connection below nginx's).
+  // Kept when load is low: each is ~20 KiB, and an idle keep-alive
+  // connection holds none (issue 14: idle memory below nginx's). Under load
+  // the worker keeps as many as the last tick's peak (OnTick).
   static constexpr size_t kSpareRequestStates = 16;
 
   // ConnectionHost.
@@ -109,6 +110,9 @@ class Worker final : public ConnectionHost, public CompletionHandler {
   std::vector<std::unique_ptr<RequestState>> spare_request_states_;
   size_t request_states_freed_ = 0;  // Since the last tick's malloc_trim.
   size_t lent_request_states_ = 0;
+  // The most lent since the last tick, and the spares kept (OnTick).
+  size_t lent_request_states_peak_ = 0;
+  size_t spare_request_states_cap_ = kSpareRequestStates;
 
   std::vector<std::pair<Connection*, uint32_t>> waiting_for_buffers_;  // With generation.
   std::vector<std::pair<Connection*, uint32_t>> retrying_;
