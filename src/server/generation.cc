@@ -60,7 +60,6 @@ absl::StatusOr<std::shared_ptr<ServeGeneration>> BuildGeneration(const ServerCon
       known = gen->roots.end() - 1;
     }
     site.root_index = static_cast<size_t>(known - gen->roots.begin());
-    gen->any_rules = gen->any_rules || !site.rules.empty();
     for (const RuleConfig& rule : site.rules) {
       gen->any_listing = gen->any_listing || rule.listing.value_or(false);
     }

@@ -173,9 +173,6 @@ class FileCache final : public CompletionHandler {
   // The inotify poll and read complete here.
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   void StopWatching();
-  // The inotify poll's record: the loop reaps its CQE ahead of the others
-  // (Loop::AddPriorityOp).
-  const Operation* inotify_poll_op() const { return &inotify_poll_op_; }
   // Nothing of this cache is in the kernel (after StopWatching).
   bool idle_in_kernel() const { return !inotify_op_.in_flight && !inotify_poll_op_.in_flight; }
   // Between the poll's wake-up and the read that applies the events: what

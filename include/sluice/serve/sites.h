@@ -141,7 +141,6 @@ struct ServeGeneration {
   bool precompressed = true;
   size_t max_ranges = 16;
   bool directory_listing = false;  // --directory_listing.
-  bool any_rules = false;          // Some site has a rule.
   bool any_listing = false;        // Some rule turns listings on.
 
   const SiteConfig& Select(std::string_view host) const {
