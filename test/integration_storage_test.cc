@@ -8,12 +8,16 @@
 // of the same worker, a read error after the head ends the connection early
 // (and before the head is a 500), and the worker goes on serving.
 
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -112,6 +116,13 @@ class StorageTest : public ::testing::Test {
 
   std::optional<HttpResponse> Get(const std::string& target, std::string* error) {
     return FetchOnce(server_.host(), server_.port(), MakeRequest("GET", target), error);
+  }
+
+  nlohmann::json Metrics() {
+    std::string error;
+    const std::optional<HttpResponse> r = Get("/metrics", &error);
+    if (!r) return nlohmann::json();
+    return nlohmann::json::parse(r->body, nullptr, false);
   }
 
   // GET `target` on a new connection: 200 with exactly `content`.
@@ -358,12 +369,6 @@ class ListingStorageTest : public StorageTest {
     if (IsSkipped() || HasFatalFailure()) return;
     ASSERT_TRUE(fs_.SetRules("{" + Rule("listed", "readdir", "\"delay\": 3, \"times\": 1") + "}"));
   }
-  nlohmann::json Metrics() {
-    std::string error;
-    const std::optional<HttpResponse> r = Get("/metrics", &error);
-    if (!r) return nlohmann::json();
-    return nlohmann::json::parse(r->body, nullptr, false);
-  }
 };
 
 TEST_F(ListingStorageTest, SlowDirectoryDoesNotStallOtherClients) {
@@ -471,6 +476,46 @@ TEST_P(ChangedFileTest, DownloadEndsEarlyWhenFileChanges) {
       << "the client got a complete " << kFileBytes << "-byte response although the file "
       << (truncate ? "was truncated" : "was rewritten") << " during the download";
   EXPECT_TRUE(c.eof() || c.reset()) << "connection neither ended nor completed: " << c.last_error();
+}
+
+// (h) A chunk whose pages are all in the page cache and up to date is
+// spliced into the pipe in place; one that is not (here: evicted with
+// POSIX_FADV_DONTNEED) goes through the ring's SPLICE in io-wq, where a
+// read may wait. Either way the bytes are the file's.
+TEST_F(StorageTest, ResidentChunksSplicedInPlaceColdOnesThroughTheRing) {
+  constexpr std::size_t kFileBytes = 3 << 20;
+  const std::string content = PseudoRandomBytes(kFileBytes, 11);
+  ASSERT_TRUE(root_.ok());
+  ASSERT_TRUE(root_.WriteFile("cold.bin", content));
+  {
+    const int fd = open((root_.path() + "/cold.bin").c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    const bool synced = fdatasync(fd) == 0;  // Only clean pages can be dropped.
+    const int advised = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+    void* map = mmap(nullptr, kFileBytes, PROT_READ, MAP_SHARED, fd, 0);
+    std::vector<unsigned char> pages(kFileBytes / 4096);
+    const bool probed = map != MAP_FAILED && mincore(map, kFileBytes, pages.data()) == 0;
+    if (map != MAP_FAILED) munmap(map, kFileBytes);
+    close(fd);
+    ASSERT_TRUE(synced && advised == 0 && probed) << std::strerror(errno);
+    int resident = 0;
+    for (unsigned char p : pages) resident += p & 1;
+    ASSERT_EQ(resident, 0) << "the file system kept the evicted pages: nothing here is cold";
+  }
+  StartServer(root_.path(), {});
+  if (IsSkipped() || HasFatalFailure()) return;
+  auto chunks = [this](const char* how) {
+    const nlohmann::json m = Metrics();
+    return m["totals"]["buffers"][std::string("file_chunks_") + how + "_total"].get<int64_t>();
+  };
+  ExpectFile("/cold.bin", content);
+  const int64_t ring = chunks("ring");
+  const int64_t in_place = chunks("inline");
+  EXPECT_GE(ring, 1) << "a cold chunk was spliced in place, where its read would block";
+  // Now every page is cached: no chunk needs io-wq.
+  ExpectFile("/cold.bin", content);
+  EXPECT_EQ(chunks("ring"), ring);
+  EXPECT_GE(chunks("inline") - in_place, 3) << "cached chunks still went through io-wq";
 }
 
 INSTANTIATE_TEST_SUITE_P(Storage, ChangedFileTest, ::testing::Values(true, false),

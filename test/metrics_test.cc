@@ -259,8 +259,7 @@ struct Fixture {
       w.in_flight[Op(OpKind::kAcceptRetry)].Set(1);
       w.in_flight[Op(OpKind::kRecv)].Set(3 * k);
       w.in_flight[Op(OpKind::kSend)].Set(4 * k);
-      w.in_flight[Op(OpKind::kSpliceIn)].Set(k);
-      w.in_flight[Op(OpKind::kSpliceOut)].Set(2 * k);
+      w.in_flight[Op(OpKind::kSpliceIn)].Set(3 * k);
       w.in_flight[Op(OpKind::kOpen)].Set(5);
       w.in_flight[Op(OpKind::kStatx)].Set(6);
       w.in_flight[Op(OpKind::kLogWrite)].Set(1);

@@ -61,7 +61,6 @@ int ErrorFor(uint8_t opcode, OpKind kind, bool buffer_select, bool multishot, bo
     case IORING_OP_SEND:
       return again ? 0 : pick({EPIPE, ECONNRESET, EINTR, ECANCELED});
     case IORING_OP_SPLICE:
-      if (kind == OpKind::kSpliceOut) return again ? -EAGAIN : pick({EPIPE, ECONNRESET, EAGAIN});
       return again ? 0 : pick({EIO, EINTR, ECANCELED});
     case IORING_OP_READ:
       if (kind == OpKind::kWake) return again ? pick({EAGAIN, EINTR}) : 0;
@@ -255,6 +254,25 @@ bool Chaos::EarlyDeadlines(int* skew_s) {
                 : static_cast<int>(Next() % static_cast<uint64_t>(options_.skew_max_s + 1));
   ++counters_[kTimerCount];
   return true;
+}
+
+unsigned Chaos::InlineLength(unsigned len) {
+  if (len <= 1 || !Enabled(kChaosShort) || !Chance()) return len;
+  ++counters_[kShortCount];
+  return 1 + static_cast<unsigned>(Next() % (len - 1));
+}
+
+int Chaos::InlineFault(bool to_socket) {
+  if (Enabled(kChaosAgain) && Chance()) {
+    ++counters_[kAgainCount];
+    return -EAGAIN;
+  }
+  if (Enabled(kChaosError) && Chance()) {
+    ++counters_[kErrorCount];
+    const uint64_t r = Next();
+    return to_socket ? (r % 2 == 0 ? -EPIPE : -ECONNRESET) : -EIO;
+  }
+  return 0;
 }
 
 std::string Chaos::Summary() const {

@@ -16,8 +16,6 @@ const char* OpKindName(OpKind kind) {
       return "read";
     case OpKind::kSpliceIn:
       return "splice_in";
-    case OpKind::kSpliceOut:
-      return "splice_out";
     case OpKind::kPollOut:
       return "poll";
     case OpKind::kShutdown:

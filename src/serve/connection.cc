@@ -213,9 +213,6 @@ void Connection::OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexce
       case OpKind::kSpliceIn:
         OnSpliceIn(res);
         break;
-      case OpKind::kSpliceOut:
-        OnSpliceOut(res);
-        break;
       case OpKind::kPollOut:
         OnPollOut(res);
         break;

@@ -2,9 +2,12 @@
 
 #include <poll.h>
 #include <sys/inotify.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -45,6 +48,26 @@ void ForEachDirectoryOf(std::string_view key, size_t max, F f) {
 }
 
 }  // namespace
+
+bool FileInfo::Resident(uint64_t offset, size_t len) const {
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (map == nullptr || len == 0 || len > kResidentBytesMax || offset >= map_len ||
+      len > map_len - offset) {
+    return false;
+  }
+  const size_t first = static_cast<size_t>(offset) / page * page;
+  const size_t span = static_cast<size_t>(offset) + len - first;
+  const size_t pages = (span + page - 1) / page;
+  std::array<unsigned char, kResidentBytesMax / 4096 + 1> vec;
+  if (pages > vec.size()) return false;  // Pages smaller than 4 KiB.
+  // mincore() of a file mapping without page tables asks the page cache,
+  // and counts a page only when it is up to date (not while it is read).
+  if (mincore(static_cast<char*>(map) + first, span, vec.data()) != 0) return false;
+  for (size_t i = 0; i < pages; ++i) {
+    if ((vec[i] & 1) == 0) return false;
+  }
+  return true;
+}
 
 void FileInfo::Derive() {
   etag.clear();
@@ -427,8 +450,25 @@ void FileCache::Release(FileInfo* info) {
   if (info != nullptr) Unref(info);
 }
 
+void FileCache::Map(FileInfo* info) {
+  if (info->map != nullptr || info->fd < 0 || !info->is_regular() || info->has_content ||
+      info->size == 0 || info->size > SIZE_MAX || maps_ >= kMapsMax) {
+    return;
+  }
+  // No I/O: the mapping is never touched, so no page is read or faulted in.
+  void* map = mmap(nullptr, static_cast<size_t>(info->size), PROT_READ, MAP_SHARED, info->fd, 0);
+  if (map == MAP_FAILED) return;  // The ring's SPLICE serves it as before.
+  info->map = map;
+  info->map_len = static_cast<size_t>(info->size);
+  ++maps_;
+}
+
 void FileCache::Unref(FileInfo* info) {
   if (--info->refs > 0) return;
+  if (info->map != nullptr) {
+    munmap(info->map, info->map_len);
+    --maps_;
+  }
   if (info->fd >= 0) loop_->CloseLater(info->fd);
   UnwatchPathOf(info);
   if (auto it = live_.find(info->key); it != live_.end()) {

@@ -168,6 +168,7 @@ void Connection::OnReadFile(int res) {
 void Connection::FinishLoad() {
   FileInfo* info = rs_->lookup.loading;
   rs_->lookup.loading = nullptr;
+  rs_->lookup.files->cache().Map(info);  // Bodies spliced from it ask it what is resident.
   rs_->lookup.files->cache().Publish(info);
   OnResolved(info);
 }

@@ -25,7 +25,7 @@ constexpr OpGroup kOpGroups[] = {
     {"accept", {OpKind::kAccept}, 1},
     {"recv", {OpKind::kRecv}, 1},
     {"send", {OpKind::kSend}, 1},
-    {"splice", {OpKind::kSpliceIn, OpKind::kSpliceOut}, 2},
+    {"splice", {OpKind::kSpliceIn}, 1},
     {"openat", {OpKind::kOpen, OpKind::kRootOpen}, 2},
     {"statx", {OpKind::kStatx, OpKind::kRootStatx, OpKind::kRootCheck}, 3},
     {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify, OpKind::kPoolWake}, 4},
@@ -108,6 +108,7 @@ struct Counters {
   uint64_t sq_ready = 0, cq_ready = 0;
   uint64_t recv_buffers = 0, recv_buffers_free = 0, pipes_lent = 0, pipes_idle = 0;
   uint64_t pipes_held_bytes = 0, pipes_resize_failed = 0, pipes_over_budget = 0;
+  uint64_t file_chunks_inline = 0, file_chunks_ring = 0;
   uint64_t request_states = 0, request_states_spare = 0;
   uint64_t in_flight = 0;
   std::array<uint64_t, std::size(kOpGroups)> in_flight_by_group = {};
@@ -158,6 +159,8 @@ struct Counters {
     pipes_held_bytes += w.pipes_held_bytes.Get();
     pipes_resize_failed += w.pipes_resize_failed_total.Get();
     pipes_over_budget += w.pipes_over_budget_total.Get();
+    file_chunks_inline += w.file_chunks_inline_total.Get();
+    file_chunks_ring += w.file_chunks_ring_total.Get();
     request_states += w.request_states.Get();
     request_states_spare += w.request_states_spare.Get();
     for (size_t g = 0; g < std::size(kOpGroups); ++g) {
@@ -218,6 +221,8 @@ struct Counters {
                                 {&pipes_held_bytes, o.pipes_held_bytes},
                                 {&pipes_resize_failed, o.pipes_resize_failed},
                                 {&pipes_over_budget, o.pipes_over_budget},
+                                {&file_chunks_inline, o.file_chunks_inline},
+                                {&file_chunks_ring, o.file_chunks_ring},
                                 {&request_states, o.request_states},
                                 {&request_states_spare, o.request_states_spare},
                                 {&in_flight, o.in_flight},
@@ -279,6 +284,8 @@ void CountersJson(const Counters& c, Json* j) {
                      {"pipes_held_bytes", c.pipes_held_bytes},
                      {"pipes_resize_failed_total", c.pipes_resize_failed},
                      {"pipes_over_budget_total", c.pipes_over_budget},
+                     {"file_chunks_inline_total", c.file_chunks_inline},
+                     {"file_chunks_ring_total", c.file_chunks_ring},
                      {"request_states", c.request_states},
                      {"request_states_spare", c.request_states_spare}};
 }
@@ -635,6 +642,12 @@ std::string RenderMetricsPrometheus(const ServerInfo& info,
       {"sluice_pipes_resize_failed_total", "counter",
        "Pipes whose F_SETPIPE_SZ failed (the user's pipe allowance): used at their real size.",
        [](const WorkerMetrics& w) { return w.pipes_resize_failed_total.Get(); }},
+      {"sluice_file_chunks_inline_total", "counter",
+       "File chunks spliced into a pipe in place: every page was cached and up to date.",
+       [](const WorkerMetrics& w) { return w.file_chunks_inline_total.Get(); }},
+      {"sluice_file_chunks_ring_total", "counter",
+       "File chunks spliced into a pipe by the ring's SPLICE (an io-wq thread).",
+       [](const WorkerMetrics& w) { return w.file_chunks_ring_total.Get(); }},
       {"sluice_pipes_over_budget_total", "counter",
        "Pipes left at their first size because the worker's pipe budget was spent.",
        [](const WorkerMetrics& w) { return w.pipes_over_budget_total.Get(); }},

@@ -10,7 +10,8 @@
 //  - delay: a reaped CQE is copied and delivered 1..delay_max loop
 //    iterations later; later CQEs of the same user_data wait behind it, so a
 //    multishot operation's completions stay in order.
-//  - short: the length of a SEND, RECV, READ (file) or SPLICE is cut.
+//  - short: the length of a SEND, RECV, READ (file) or SPLICE is cut, on the
+//    ring or in a plain splice() made in its place (InlineLength).
 //  - again / error: an SQE is replaced by a NOP whose completion carries an
 //    error the kernel could return for that operation (`again`: errors the
 //    server must recover from without losing the response; `error`: errors
@@ -103,6 +104,13 @@ class Chaos {
   }
   // True while some completion is held: the loop must neither block nor end.
   bool holding() const { return !held_.empty(); }
+  // A plain non-blocking syscall made in place of a ring operation (a
+  // splice that cannot block), faulted as its SQE would be: InlineLength()
+  // may cut its length (short); InlineFault() returns 0, -EAGAIN (again:
+  // the caller must wait or take the ring instead) or an error the call
+  // could return (error), which the caller then takes as the result.
+  unsigned InlineLength(unsigned len);
+  int InlineFault(bool to_socket);
   // An in-flight operation to cancel now, or null.
   Operation* PickCancel();
   // Whether to process deadlines now, between completions; `*skew_s` is how

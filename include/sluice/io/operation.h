@@ -17,8 +17,7 @@ enum class OpKind : uint8_t {
   kOpen,
   kStatx,
   kRead,
-  kSpliceIn,   // file → pipe
-  kSpliceOut,  // pipe → socket
+  kSpliceIn,  // file → pipe (pipe → socket is a plain splice(): never blocks)
   kPollOut,
   kShutdown,
   kClose,

@@ -237,10 +237,16 @@ class Connection final : public CompletionHandler {
   bool ClosesAfterResponse() const;
   void SubmitSend();
   void OnSend(int res);
+  // Moves the file segment's bytes file -> pipe -> socket, each step a
+  // plain splice() where it cannot block, else through the ring.
+  void PumpBody();
   void SubmitSpliceIn();
   void OnSpliceIn(int res);
-  void SubmitSpliceOut();
-  void OnSpliceOut(int res);
+  // Takes a file -> pipe result, its bytes already added unless `counted`
+  // is false (false: the connection is closing).
+  bool TookSpliceIn(int res, bool counted = false);
+  // Takes a pipe -> socket result (false: closing or waiting to write).
+  bool TookSpliceOut(int res);
   // The file being spliced changed on disk: reset the connection (true).
   bool FileChanged();
   void SubmitPollOut();

@@ -71,6 +71,13 @@ struct FileInfo {
   char last_modified[kHttpDateLength] = {};
   std::string content;  // The whole file, when has_content.
   bool has_content = false;
+  // A read-only shared mapping of the whole file that nothing ever reads
+  // through: mincore() asks it whether a chunk's pages are in the page
+  // cache and up to date, in which case a splice from them cannot wait for
+  // storage. Null when not mapped (files kept in `content`, empty files,
+  // FileCache's cap on mappings reached, mmap refused).
+  void* map = nullptr;
+  size_t map_len = 0;
   // The representation's fields of a whole-file 200 in its own coding
   // (Last-Modified through Content-Length), rendered on first use: the same
   // for every such response while this entry lives.
@@ -113,6 +120,11 @@ struct FileInfo {
   ListNode clock_node;  // In FileCache::clock_ while cached.
 
   bool is_regular() const { return error == 0 && S_ISREG(mode); }
+  // True when every page of [offset, offset + len) is in the page cache and
+  // up to date (mincore() through `map`); false when unknown: not mapped,
+  // beyond the mapping, or a range longer than kResidentBytesMax.
+  bool Resident(uint64_t offset, size_t len) const;
+  static constexpr size_t kResidentBytesMax = size_t{1} << 20;
   bool is_directory() const { return error == 0 && S_ISDIR(mode); }
   // Fills the derived fields (etag, last_modified) from the metadata.
   void Derive();
@@ -137,6 +149,9 @@ class FileCache final : public CompletionHandler {
   // A new entry for the caller to fill (pinned once, not cached yet). The
   // directories on its path are watched from here on, before the load.
   FileInfo* Create(std::string_view key, int64_t now_ns);
+  // Maps a filled regular file for Resident(), within a cap on mappings
+  // per cache (each is a kernel VMA; the process has vm.max_map_count).
+  void Map(FileInfo* info);
   // Offers a filled entry to the cache (it stays pinned for the caller).
   void Publish(FileInfo* info);
   // The caller is done with `info`.
@@ -215,6 +230,8 @@ class FileCache final : public CompletionHandler {
   // where a strict LRU move would touch two unrelated entries' list links.
   IntrusiveList clock_;
   size_t content_bytes_ = 0;
+  size_t maps_ = 0;  // Entries with a mapping, cached or not.
+  static constexpr size_t kMapsMax = 1024;
   // What UpdateSizeMetrics last added to the worker's gauges.
   size_t reported_entries_ = 0;
   size_t reported_content_bytes_ = 0;

@@ -122,6 +122,9 @@ struct WorkerMetrics {
   // Pipe capacity held (idle and lent), pipes whose F_SETPIPE_SZ failed
   // (used at the size they had), pipes not grown because the budget was spent.
   Cell pipes_held_bytes, pipes_resize_failed_total, pipes_over_budget_total;
+  // File chunks moved into a pipe by a plain splice() (every page was in
+  // the page cache and up to date) and by the ring's SPLICE (io-wq).
+  Cell file_chunks_inline_total, file_chunks_ring_total;
   // Request states allocated (lent to connections with a request in
   // progress, and spare), and the spare ones.
   Cell request_states, request_states_spare;
