@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 #include "support/http_client.h"
 #include "support/server_process.h"
 #include "support/test_root.h"
@@ -644,7 +645,10 @@ TEST_F(HostileTest, IdleKeepAliveClosedAfterKeepaliveTimeout) {
 // covers every phase of the server's one-second clock.
 TEST_F(HostileTest, SilentConnectionsClosedAfterHeaderTimeout) {
   ServerProcess server;
-  SLUICE_START_OR_SKIP(server, {RootFlag(), "--threads=1", "--header_timeout=2s"});
+  // Measured from connect(): without TCP_DEFER_ACCEPT (next test), the
+  // server accepts at once.
+  SLUICE_START_OR_SKIP(server,
+                       {RootFlag(), "--threads=1", "--header_timeout=2s", "--defer_accept=1s"});
   std::vector<Watched> silent(20);
   for (Watched& w : silent) {
     std::string error;
@@ -668,6 +672,49 @@ TEST_F(HostileTest, SilentConnectionsClosedAfterHeaderTimeout) {
   // (TimeoutsAreNeverShorterThanAsked checks the lower bound to the millisecond.)
   EXPECT_GE(fastest, 2.0 - 0.1) << "a silent connection was closed well before --header_timeout";
   EXPECT_LE(slowest, 2.0 + 2.0) << "a silent connection was closed too late";
+}
+
+// With --defer_accept (TCP_DEFER_ACCEPT), a connection that sends nothing
+// waits in the kernel, not in the server: the kernel hands it over after
+// about the deferral (one SYN-ACK resend, 1 s), and only then does
+// --header_timeout start. So it is still closed, unanswered, within the
+// deferral plus the timeout. A request sent at once is answered at once.
+TEST_F(HostileTest, DeferredAcceptHandsSilentConnectionsOverAfterItsPeriod) {
+  ServerProcess server;
+  SLUICE_START_OR_SKIP(server,
+                       {RootFlag(), "--threads=1", "--header_timeout=2s", "--defer_accept=1s"});
+  std::vector<Watched> silent(5);
+  for (Watched& w : silent) {
+    std::string error;
+    w.start = Clock::now();
+    w.fd = ConnectRaw(server.port(), 0, Millis(5000), &error);
+    ASSERT_TRUE(w.fd.valid()) << error;
+  }
+  const auto asked = Clock::now();
+  std::string error;
+  const std::optional<HttpResponse> r =
+      FetchOnce(server.host(), server.port(), MakeRequest("GET", "/index.html"), &error);
+  ASSERT_TRUE(r) << error;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LT(Clock::now() - asked, Millis(500)) << "a connection with a request waited for accept";
+  // The silent ones are not the server's yet: it accepted the GET's
+  // connection and this one.
+  const std::optional<HttpResponse> m =
+      FetchOnce(server.host(), server.port(), MakeRequest("GET", "/metrics"), &error);
+  ASSERT_TRUE(m) << error;
+  const nlohmann::json j = nlohmann::json::parse(m->body, nullptr, false);
+  EXPECT_EQ(j["totals"]["connections"]["accepted_total"], 2) << j["totals"]["connections"];
+  WatchUntilClosed(&silent, Clock::now() + seconds(10));
+  for (size_t i = 0; i < silent.size(); ++i) {
+    const Watched& w = silent[i];
+    ASSERT_GE(w.closed_after, 0) << "silent connection " << i << " still open after 10 s";
+    EXPECT_TRUE(w.received.empty())
+        << "silent connection " << i << " got " << FirstLine(w.received);
+    // Deferral (1 s and the resend's round trip) + timeout (2 s, counted in
+    // whole seconds of the server's clock: up to 1 s more).
+    EXPECT_GE(w.closed_after, 2.0 - 0.1) << "silent connection " << i;
+    EXPECT_LE(w.closed_after, 1.0 + 2.0 + 1.0 + 2.0) << "silent connection " << i;
+  }
 }
 
 // "Timeouts are never shorter than asked": 50 silent connections opened at

@@ -32,6 +32,7 @@ constexpr FlagKey kFlagKeys[] = {
     {"sqpoll", FlagType::kBool},
     {"sqpoll_idle", FlagType::kDuration},
     {"backlog", FlagType::kInt},
+    {"defer_accept", FlagType::kDuration},
     {"drain_timeout", FlagType::kDuration},
     {"drain_delay", FlagType::kDuration},
     {"health_path", FlagType::kString},

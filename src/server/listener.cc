@@ -42,7 +42,8 @@ absl::Status CheckAddressFree(const SocketAddress& address) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, SocketAddress* bound) {
+absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, int defer_accept_s,
+                                 SocketAddress* bound) {
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return Errno("cannot create a socket for", address);
   UniqueFd closer(fd);
@@ -52,6 +53,10 @@ absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, Sock
     return Errno("cannot set SO_REUSEPORT on", address);
   }
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (defer_accept_s > 0 &&
+      setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer_accept_s, sizeof(defer_accept_s)) != 0) {
+    return Errno("cannot set TCP_DEFER_ACCEPT on", address);
+  }
   if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
   if (bind(fd, reinterpret_cast<const sockaddr*>(&address.storage), address.length) != 0) {
     return Errno("cannot bind", address);

@@ -46,6 +46,10 @@ ABSL_FLAG(bool, sqpoll, false,
 ABSL_FLAG(absl::Duration, sqpoll_idle, absl::Milliseconds(10),
           "With --sqpoll: how long the SQ thread spins without work before it sleeps.");
 ABSL_FLAG(int, backlog, 4096, "listen() backlog of each worker's socket.");
+ABSL_FLAG(absl::Duration, defer_accept, absl::Seconds(1),
+          "TCP_DEFER_ACCEPT on --listen: the kernel hands a connection to the server once its "
+          "first bytes arrive (one wake-up per connection, not two), or after about this long "
+          "without any; whole seconds, 0: off.");
 ABSL_FLAG(absl::Duration, drain_timeout, absl::Seconds(10),
           "On SIGINT/SIGTERM, how long in-flight responses may take to finish before the "
           "remaining connections are closed.");
@@ -193,6 +197,10 @@ absl::Status ReadTimeouts(sluice::ServerConfig* config) {
   config->drain_delay = absl::GetFlag(FLAGS_drain_delay);
   if (config->drain_delay < absl::ZeroDuration() || config->drain_delay > absl::Hours(1)) {
     return Invalid("--drain_delay must be between 0 and 1h");
+  }
+  config->defer_accept = absl::GetFlag(FLAGS_defer_accept);
+  if (config->defer_accept < absl::ZeroDuration() || config->defer_accept > absl::Minutes(10)) {
+    return Invalid("--defer_accept must be between 0 and 10m");
   }
   config->header_timeout = absl::GetFlag(FLAGS_header_timeout);
   config->keepalive_timeout = absl::GetFlag(FLAGS_keepalive_timeout);

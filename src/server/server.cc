@@ -222,7 +222,10 @@ absl::Status OpenListeners(const ServerConfig& config, Startup* s) {
   if (absl::Status st = CheckAddressFree(*address); !st.ok()) return st;
   s->bound = *address;
   for (int i = 0; i < config.threads; ++i) {
-    absl::StatusOr<int> fd = OpenListener(s->bound, config.backlog, &s->bound);
+    absl::StatusOr<int> fd = OpenListener(
+        s->bound, config.backlog,
+        static_cast<int>(absl::ToInt64Seconds(absl::Ceil(config.defer_accept, absl::Seconds(1)))),
+        &s->bound);
     if (!fd.ok()) return fd.status();
     s->listeners.emplace_back(*fd);
   }
@@ -232,7 +235,8 @@ absl::Status OpenListeners(const ServerConfig& config, Startup* s) {
   absl::Status st = maddr.ok() ? CheckAddressFree(*maddr) : maddr.status();
   SocketAddress metrics_bound;
   absl::StatusOr<int> fd =
-      st.ok() ? OpenListener(*maddr, config.backlog, &metrics_bound) : absl::StatusOr<int>(st);
+      st.ok() ? OpenListener(*maddr, config.backlog, /*defer_accept_s=*/0, &metrics_bound)
+              : absl::StatusOr<int>(st);
   if (!fd.ok()) {
     return absl::Status(fd.status().code(),
                         absl::StrCat("--metrics_listen: ", fd.status().message()));

@@ -35,6 +35,10 @@ struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
   int threads = 1;
   int backlog = 4096;
+  // TCP_DEFER_ACCEPT on --listen (whole seconds, rounded up; zero: off): a
+  // connection is accepted once its first bytes are in, or after about this
+  // long without any (then --header_timeout runs as usual).
+  absl::Duration defer_accept = absl::Seconds(1);
   absl::Duration drain_timeout = absl::Seconds(10);
   // On SIGTERM: readiness fails at once, but the listeners keep accepting
   // and serving for this long (load balancers take time to stop sending),

@@ -19,9 +19,13 @@ namespace sluice {
 absl::Status CheckAddressFree(const SocketAddress& address);
 
 // A non-blocking, close-on-exec, SO_REUSEPORT listening socket with
-// TCP_NODELAY (inherited by accepted sockets). `bound` gets the actual
+// TCP_NODELAY (inherited by accepted sockets). With `defer_accept_s` > 0,
+// TCP_DEFER_ACCEPT: the kernel queues a connection for accept only once its
+// first bytes arrive (or after about that many seconds without any), so a
+// new connection wakes the worker once, not twice. `bound` gets the actual
 // address (the port chosen by the kernel when the port was 0).
-absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, SocketAddress* bound);
+absl::StatusOr<int> OpenListener(const SocketAddress& address, int backlog, int defer_accept_s,
+                                 SocketAddress* bound);
 
 }  // namespace sluice
 
