@@ -648,7 +648,7 @@ TEST_F(HostileTest, SilentConnectionsClosedAfterHeaderTimeout) {
   // Measured from connect(): without TCP_DEFER_ACCEPT (next test), the
   // server accepts at once.
   SLUICE_START_OR_SKIP(server,
-                       {RootFlag(), "--threads=1", "--header_timeout=2s", "--defer_accept=1s"});
+                       {RootFlag(), "--threads=1", "--header_timeout=2s", "--defer_accept=0"});
   std::vector<Watched> silent(20);
   for (Watched& w : silent) {
     std::string error;
@@ -751,7 +751,10 @@ TEST_F(HostileTest, TimeoutsAreNeverShorterThanAsked) {
 // waits before its first byte, then trickles, must not get a fresh period.
 TEST_F(HostileTest, HeaderTimeoutOfNewConnectionCountsFromAccept) {
   ServerProcess server;
-  SLUICE_START_OR_SKIP(server, {RootFlag(), "--threads=1", "--header_timeout=4s"});
+  // Accepted at connect(), not at the first byte (--defer_accept would
+  // make that up to a second later: DeferredAccept... above).
+  SLUICE_START_OR_SKIP(server,
+                       {RootFlag(), "--threads=1", "--header_timeout=4s", "--defer_accept=0"});
   const std::string partial = "GET /index.html HTTP/1.1\r\nHost: localhost\r\nX-Slow: aaaaaaaaaaaa";
   std::vector<Watched> w(1);
   w[0].fd = ConnectRaw(server.port());
