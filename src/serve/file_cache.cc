@@ -15,6 +15,7 @@
 #include "sluice/base/check.h"
 #include "sluice/base/log.h"
 #include "sluice/http/response.h"
+#include "sluice/io/page_cache_mounts.h"
 #include "sluice/serve/document_root.h"
 
 namespace sluice {
@@ -452,8 +453,9 @@ void FileCache::Release(FileInfo* info) {
 
 void FileCache::Map(FileInfo* info) {
   if (info->map != nullptr || info->fd < 0 || !info->is_regular() || info->has_content ||
-      info->size == 0 || info->size > SIZE_MAX || maps_ >= kMapsMax) {
-    return;
+      info->size == 0 || info->size > SIZE_MAX || maps_ >= kMapsMax ||
+      !IsLocalPageCacheMount(info->mnt_id)) {
+    return;  // Its file system may revalidate in splice_read (NFS, FUSE...).
   }
   // No I/O: the mapping is never touched, so no page is read or faulted in.
   void* map = mmap(nullptr, static_cast<size_t>(info->size), PROT_READ, MAP_SHARED, info->fd, 0);

@@ -103,7 +103,7 @@ void Connection::SubmitStatx() {
   state_ = State::kStatting;
   io_uring_sqe* sqe = Prep(&io_op_, OpKind::kStatx);
   io_uring_prep_statx(sqe, rs_->lookup.loading->fd, "", AT_EMPTY_PATH,
-                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO,
+                      STATX_TYPE | STATX_MODE | STATX_SIZE | STATX_MTIME | STATX_INO | STATX_MNT_ID,
                       &rs_->lookup.stx);
 }
 
@@ -117,6 +117,7 @@ void Connection::OnStatx(int res) {
     info->inode = rs_->lookup.stx.stx_ino;
     info->mtime_sec = rs_->lookup.stx.stx_mtime.tv_sec;
     info->mtime_nsec = rs_->lookup.stx.stx_mtime.tv_nsec;
+    info->mnt_id = (rs_->lookup.stx.stx_mask & STATX_MNT_ID) ? rs_->lookup.stx.stx_mnt_id : 0;
     info->Derive();
   }
   if (EndIfInterrupted()) return;

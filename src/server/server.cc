@@ -25,6 +25,7 @@
 #include "sluice/base/clock.h"
 #include "sluice/base/log.h"
 #include "sluice/base/unique_fd.h"
+#include "sluice/io/page_cache_mounts.h"
 #include "sluice/io/pipe_pool.h"
 #include "sluice/serve/access_log.h"
 #include "sluice/serve/connections_per_address.h"
@@ -249,6 +250,7 @@ absl::Status OpenListeners(const ServerConfig& config, Startup* s) {
 // logged, so a bad start-up stays one line.
 absl::StatusOr<Startup> Prepare(ServerConfig* config, std::vector<SiteConfig> sites) {
   if (absl::Status st = CheckLimitsInternal(*config); !st.ok()) return st;
+  LoadLocalPageCacheMounts();  // Before any worker: files elsewhere always splice via io-wq.
   Startup s;
   absl::StatusOr<std::shared_ptr<ServeGeneration>> gen =
       BuildGeneration(*config, std::move(sites), /*id=*/1);

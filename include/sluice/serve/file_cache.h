@@ -78,6 +78,8 @@ struct FileInfo {
   // FileCache's cap on mappings reached, mmap refused).
   void* map = nullptr;
   size_t map_len = 0;
+  // statx's stx_mnt_id; 0 when the kernel did not report it.
+  uint32_t mnt_id = 0;
   // The representation's fields of a whole-file 200 in its own coding
   // (Last-Modified through Content-Length), rendered on first use: the same
   // for every such response while this entry lives.
