@@ -209,8 +209,9 @@ void Connection::OnSend(int res) {
 //    through the ring, then again), and the pipe holds only pages that were
 //    up to date when they went in;
 //  - file -> pipe when every page of the chunk is in the page cache and up
-//    to date (FileInfo::Resident). A cold file, a read still in flight or
-//    slow storage takes the ring's SPLICE, as before.
+//    to date (FileInfo::Resident) on a local page-cache file system. A cold
+//    file, a read still in flight, slow storage or NFS/CIFS/FUSE (whose
+//    splice_read may revalidate first) takes the ring's SPLICE, as before.
 // One connection moves at most kPumpBytesPerTurn this way before the
 // others get their turn (a POLL_ADD on a writable socket completes at once).
 void Connection::PumpBody() {
