@@ -263,7 +263,8 @@ void Connection::PumpBody() {
       return;
     }
     host_->metrics().file_chunks_inline_total.Add();
-    if (!TookSpliceIn(res)) return;
+    CountSplicedIn(res);
+    if (!SpliceInGoesOn(res)) return;
   }
 }
 
@@ -279,24 +280,22 @@ void Connection::SubmitSpliceIn() {
 }
 
 void Connection::OnSpliceIn(int res) {
-  if (res > 0) {
-    // These bytes sit in the pipe now: a pipe that holds any goes back to
-    // the pool never, or only after they have been spliced out.
-    rs_->tx.pipe_bytes += static_cast<uint32_t>(res);
-    rs_->tx.file_offset += static_cast<uint64_t>(res);
-    rs_->tx.body_remaining -= static_cast<uint64_t>(res);
-  }
+  CountSplicedIn(res);
   if (EndIfInterrupted()) return;
-  if (!TookSpliceIn(res, /*counted=*/true)) return;
+  if (!SpliceInGoesOn(res)) return;
   PumpBody();
 }
 
-bool Connection::TookSpliceIn(int res, bool counted) {
-  if (res > 0 && !counted) {
-    rs_->tx.pipe_bytes += static_cast<uint32_t>(res);
-    rs_->tx.file_offset += static_cast<uint64_t>(res);
-    rs_->tx.body_remaining -= static_cast<uint64_t>(res);
-  }
+void Connection::CountSplicedIn(int res) {
+  if (res <= 0) return;
+  // These bytes sit in the pipe now: a pipe that holds any goes back to the
+  // pool never, or only after they have been spliced out.
+  rs_->tx.pipe_bytes += static_cast<uint32_t>(res);
+  rs_->tx.file_offset += static_cast<uint64_t>(res);
+  rs_->tx.body_remaining -= static_cast<uint64_t>(res);
+}
+
+bool Connection::SpliceInGoesOn(int res) {
   if (res <= 0) {
     // 0: the file shrank below the announced length. Error: nothing more
     // can be sent. Either way the client must see a short body.

@@ -453,8 +453,7 @@ void FileCache::Release(FileInfo* info) {
 
 void FileCache::Map(FileInfo* info) {
   if (info->map != nullptr || info->fd < 0 || !info->is_regular() || info->has_content ||
-      info->size == 0 || info->size > SIZE_MAX || maps_ >= kMapsMax ||
-      !IsLocalPageCacheMount(info->mnt_id)) {
+      info->size == 0 || maps_ >= kMapsMax || !IsLocalPageCacheMount(info->mnt_id)) {
     return;  // Its file system may revalidate in splice_read (NFS, FUSE...).
   }
   // No I/O: the mapping is never touched, so no page is read or faulted in.

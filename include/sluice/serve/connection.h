@@ -242,9 +242,10 @@ class Connection final : public CompletionHandler {
   void PumpBody();
   void SubmitSpliceIn();
   void OnSpliceIn(int res);
-  // Takes a file -> pipe result, its bytes already added unless `counted`
-  // is false (false: the connection is closing).
-  bool TookSpliceIn(int res, bool counted = false);
+  // A file -> pipe result: its bytes are in the pipe (CountSplicedIn); then
+  // whether the body goes on (false: the connection is closing).
+  void CountSplicedIn(int res);
+  bool SpliceInGoesOn(int res);
   // Takes a pipe -> socket result (false: closing or waiting to write).
   bool TookSpliceOut(int res);
   // The file being spliced changed on disk: reset the connection (true).
