@@ -219,6 +219,26 @@ TEST_F(DeployRootTest, CachedSmallFileWrittenInPlaceOrRenamedOver) {
   EXPECT_EQ(Get("/assets/app.css"), std::make_pair(200, std::string("app 2\n")));
 }
 
+// A file written in place and then requested: the change completed before
+// the request was sent, so the response must be the new file, whole. The
+// events of the write (IN_MODIFY, IN_CLOSE_WRITE) and the request reach
+// the worker together; were the events applied only after the new load had
+// begun, they would mark it changed and cut a response whose bytes were
+// right. Spliced (larger than the small-file limit) so it is sent in
+// several turns while anything still to be applied can arrive.
+TEST_F(DeployRootTest, SplicedFileWrittenInPlaceBeforeItsRequestIsSentWhole) {
+  constexpr size_t kSize = 2 << 20;
+  ASSERT_TRUE(base_.WriteFile("www/big.bin", PseudoRandomBytes(kSize, 0)));
+  StartServer(base_.Path("www"));
+  for (int round = 1; round <= 150; ++round) {
+    const std::string content = PseudoRandomBytes(kSize, round);
+    OverwriteInPlace(base_.Path("www/big.bin"), content);
+    const auto [status, body] = Get("/big.bin");
+    ASSERT_EQ(status, 200) << "round " << round;
+    ASSERT_TRUE(BytesEqual(body, content)) << "round " << round;
+  }
+}
+
 TEST_F(DeployRootTest, ExpiryAfterFileCacheValidIsCounted) {
   ASSERT_TRUE(base_.WriteFile("www/a.txt", "a\n"));
   StartServer(base_.Path("www"), 1, {"--file_cache_valid=1s"});
@@ -300,6 +320,41 @@ TEST_F(DeployRootTest, InotifyQueueOverflowDropsTheCache) {
       body, m, std::regex("sluice_file_cache_events_lost_total\\{[^}]*\\} (\\d+)")))
       << body;
   EXPECT_GE(std::stoi(m[1].str()), 1) << "the queue never overflowed: the test proved nothing";
+}
+
+// More events queued than one wake-up reads (64 reads of 16 KiB), none
+// lost: the worker applies them over several
+// wake-ups, and until the last is applied the cache is bypassed, so a
+// change queued behind the flood is still seen by the next request.
+TEST_F(DeployRootTest, InotifyFloodReadOverSeveralWakeUpsKeepsTheCacheTrue) {
+  ASSERT_TRUE(base_.WriteFile("www/a.txt", "version 1\n"));
+  // Long names make long events: 16 bytes and the name padded, 272 here.
+  const std::string n1 = "www/" + std::string(240, '1');
+  const std::string n2 = "www/" + std::string(240, '2');
+  ASSERT_TRUE(base_.WriteFile(n1, "n1"));
+  ASSERT_TRUE(base_.WriteFile(n2, "n2"));
+  {
+    InotifyQueueLimit limit(100000);
+    if (!limit.ok()) GTEST_SKIP() << "cannot set fs.inotify.max_queued_events (needs root)";
+    StartServer(base_.Path("www"));
+  }
+  EXPECT_EQ(Get("/a.txt").second, "version 1\n");
+  EXPECT_EQ(Get("/a.txt").second, "version 1\n");  // Cached now.
+  ASSERT_EQ(kill(server_.pid(), SIGSTOP), 0);
+  // Two events per write (IN_MODIFY, IN_CLOSE_WRITE), alternating files so
+  // that none is merged: 12,000 events, 3.1 MiB to read (3 wake-ups).
+  for (int i = 0; i < 6000; ++i) OverwriteInPlace(base_.Path(i % 2 == 0 ? n1 : n2), "x");
+  OverwriteInPlace(base_.Path("www/a.txt"), "version 2\n");
+  ASSERT_EQ(kill(server_.pid(), SIGCONT), 0);
+  EXPECT_EQ(Get("/a.txt"), std::make_pair(200, std::string("version 2\n")));
+  EXPECT_EQ(Get("/a.txt"), std::make_pair(200, std::string("version 2\n")));
+  const auto [status, body] = Get("/metrics?format=prometheus");
+  ASSERT_EQ(status, 200);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(
+      body, m, std::regex("sluice_file_cache_events_lost_total\\{[^}]*\\} (\\d+)")))
+      << body;
+  EXPECT_EQ(m[1].str(), "0") << "the queue overflowed: the flood was not read whole";
 }
 
 }  // namespace

@@ -34,8 +34,6 @@ const char* OpKindName(OpKind kind) {
       return "accept_retry";
     case OpKind::kLogWrite:
       return "log_write";
-    case OpKind::kInotify:
-      return "inotify";
     case OpKind::kInotifyPoll:
       return "inotify_poll";
     case OpKind::kRootOpen:

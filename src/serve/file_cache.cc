@@ -22,6 +22,10 @@ namespace sluice {
 namespace {
 
 constexpr size_t kInotifyBufferBytes = 16 * 1024;
+// Reads of the inotify queue per poll wake-up, so a flood of events cannot
+// hold the worker: about 500 events per read (32 bytes and a short name
+// each), and the default queue (fs.inotify.max_queued_events) holds 16,384.
+constexpr int kInotifyReadsPerWake = 64;
 // What can make a cached answer for a name wrong. IN_MASK_ADD: one
 // directory may be watched for the cache and for the root's path at once,
 // and the kernel gives both the same descriptor; masks only grow.
@@ -86,7 +90,6 @@ FileCache::FileCache(Loop* loop, WorkerMetrics* metrics, size_t entries_max,
       root_(root),
       watches_([this](const std::string& key) { return AddWatch(key); },
                [this](int wd) { inotify_rm_watch(inotify_fd_, wd); }) {
-  inotify_op_.owner = this;
   inotify_poll_op_.owner = this;
   loop_->AddPriorityOp(&inotify_poll_op_);
 }
@@ -102,7 +105,7 @@ FileCache::~FileCache() {
 }
 
 void FileCache::Start() {
-  inotify_fd_ = inotify_init1(IN_CLOEXEC);
+  inotify_fd_ = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   if (inotify_fd_ < 0) {
     // Without change notification the cache could serve stale files for
     // the whole validity period: run without it instead. The root then
@@ -152,30 +155,58 @@ void FileCache::SubmitInotifyPoll() {
 }
 
 void FileCache::OnCompletion(Operation* op, int res, uint32_t /*cqe_flags*/) noexcept {
-  if (op == &inotify_poll_op_) {
-    OnInotifyPoll(res);
-  } else {
-    SLUICE_CHECK(op == &inotify_op_, "the file cache completes only its own operations");
-    OnInotify(res);
-  }
+  SLUICE_CHECK(op == &inotify_poll_op_, "the file cache completes only its own operations");
+  OnInotifyPoll(res);
 }
 
 void FileCache::OnInotifyPoll(int res) {
   if (res == -ECANCELED || stopping_) return;
-  events_pending_ = true;
-  root_->OnEventsPending(loop_->now_ns());
+  // The events are read here, inline, before any request reaped in the
+  // same batch (the poll is a priority operation). Every event queued
+  // before a request was sent is therefore applied before that request
+  // looks at the cache, and only an event queued after its load began can
+  // mark the load changed. A READ through the ring (which io_uring runs in
+  // io-wq for inotify) completed only after such requests had begun loads,
+  // and its events, older than the loads, marked them changed: a response
+  // with the right bytes was then cut. Reading cannot block: the
+  // descriptor is non-blocking and inotify's queue is memory.
+  bool drained = false;
+  for (int reads = 0; reads < kInotifyReadsPerWake; ++reads) {
+    const ssize_t n = read(inotify_fd_, inotify_buf_.get(), kInotifyBufferBytes);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EAGAIN) {
+      drained = true;
+      break;
+    }
+    if (n <= 0) {
+      // Nothing can say what was missed.
+      LogWarning(absl::StrCat("inotify read: ", n < 0 ? strerror(errno) : "end of file"));
+      metrics_->file_cache_events_lost_total.Add();
+      DropEverything();
+      drained = true;
+      break;
+    }
+    ApplyEvents(static_cast<size_t>(n));
+  }
+  // A load that began before these were applied may have read the old file.
   ++epoch_;
-  SubmitInotifyRead();
-}
-
-void FileCache::SubmitInotifyRead() {
-  io_uring_sqe* sqe = loop_->Arm(&inotify_op_, OpKind::kInotify);
-  io_uring_prep_read(sqe, inotify_fd_, inotify_buf_.get(), kInotifyBufferBytes, 0);
+  if (drained) {
+    if (events_pending_) {
+      events_pending_ = false;
+      root_->OnEventsApplied();
+    }
+  } else if (!events_pending_) {
+    // A flood: more are queued than one wake-up reads. Until they are
+    // applied, the cache is bypassed and new opens wait; the poll re-armed
+    // below completes at once and reads on.
+    events_pending_ = true;
+    root_->OnEventsPending(loop_->now_ns());
+  }
+  SubmitInotifyPoll();
 }
 
 void FileCache::StopWatching() {
   stopping_ = true;
-  if (inotify_op_.in_flight) loop_->Cancel(&inotify_op_);
   if (inotify_poll_op_.in_flight) loop_->Cancel(&inotify_poll_op_);
 }
 
@@ -188,17 +219,9 @@ void FileCache::DropEverything() {
   root_->OnEventsLost();
 }
 
-void FileCache::OnInotify(int res) {
-  if (res <= 0) {
-    if (res == -ECANCELED || stopping_) return;
-    DropEverything();
-    events_pending_ = false;
-    SubmitInotifyPoll();
-    root_->OnEventsApplied();
-    return;
-  }
+void FileCache::ApplyEvents(size_t bytes) {
   size_t off = 0;
-  while (off + sizeof(inotify_event) <= static_cast<size_t>(res)) {
+  while (off + sizeof(inotify_event) <= bytes) {
     const auto* ev = reinterpret_cast<const inotify_event*>(inotify_buf_.get() + off);
     off += sizeof(inotify_event) + ev->len;
     if (ev->mask & IN_Q_OVERFLOW) {
@@ -210,11 +233,6 @@ void FileCache::OnInotify(int res) {
     const std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
     ApplyEvent(ev->wd, ev->mask, name);
   }
-  // A load that began before these were applied may have read the old file.
-  ++epoch_;
-  events_pending_ = false;
-  SubmitInotifyPoll();
-  root_->OnEventsApplied();
 }
 
 void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {

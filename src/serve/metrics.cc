@@ -28,7 +28,7 @@ constexpr OpGroup kOpGroups[] = {
     {"splice", {OpKind::kSpliceIn}, 1},
     {"openat", {OpKind::kOpen, OpKind::kRootOpen}, 2},
     {"statx", {OpKind::kStatx, OpKind::kRootStatx, OpKind::kRootCheck}, 3},
-    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kInotify, OpKind::kPoolWake}, 4},
+    {"read", {OpKind::kRead, OpKind::kWake, OpKind::kPoolWake}, 3},
     {"write", {OpKind::kLogWrite}, 1},
     {"poll", {OpKind::kPollOut, OpKind::kInotifyPoll}, 2},
     {"shutdown", {OpKind::kShutdown}, 1},

@@ -28,8 +28,7 @@ enum class OpKind : uint8_t {
   kTick,
   kAcceptRetry,
   kLogWrite,     // WRITE of a worker's access-log buffer.
-  kInotify,      // READ of the open-file cache's inotify descriptor.
-  kInotifyPoll,  // POLL_ADD on it.
+  kInotifyPoll,  // POLL_ADD on the open-file cache's inotify descriptor.
   kRootOpen,     // OPENAT of the document root's path (a re-resolution).
   kRootStatx,    // STATX of what that opened.
   kRootCheck,    // The per-tick STATX of the document root's path.

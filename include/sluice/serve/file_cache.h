@@ -191,9 +191,9 @@ class FileCache final : public CompletionHandler {
   void OnCompletion(Operation* op, int res, uint32_t cqe_flags) noexcept override;
   void StopWatching();
   // Nothing of this cache is in the kernel (after StopWatching).
-  bool idle_in_kernel() const { return !inotify_op_.in_flight && !inotify_poll_op_.in_flight; }
-  // Between the poll's wake-up and the read that applies the events: what
-  // changed is not known yet.
+  bool idle_in_kernel() const { return !inotify_poll_op_.in_flight; }
+  // Events are queued that are not applied yet (a flood, read over several
+  // wake-ups): what changed is not known.
   bool events_pending() const { return events_pending_; }
 
  private:
@@ -209,12 +209,12 @@ class FileCache final : public CompletionHandler {
   // changed too when `bytes_changed`, and drops them from the cache.
   void Invalidate(std::string_view key, bool below, bool bytes_changed);
   void DropEverything();
-  void SubmitInotifyRead();
-  // POLLIN on the inotify descriptor: something changed. Until the events
-  // are read and applied, the cache is bypassed.
+  // POLLIN on the inotify descriptor: something changed. Its completion
+  // reads the events and applies them at once.
   void SubmitInotifyPoll();
   void OnInotifyPoll(int res);
-  void OnInotify(int res);
+  // The events read into inotify_buf_.
+  void ApplyEvents(size_t bytes);
 
   Loop* const loop_;
   WorkerMetrics* const metrics_;
@@ -248,9 +248,9 @@ class FileCache final : public CompletionHandler {
   std::vector<std::string> root_dirs_;  // Held in watches_ for the root.
   uint64_t root_dirs_generation_ = 0;
   // The poll tells us at once (its wakeup is ordered with the sockets'),
-  // the read (which io_uring runs in io-wq for inotify) tells us what.
+  // and a read on the worker, inline, tells us what.
   Operation inotify_poll_op_;
-  Operation inotify_op_;
+  // More events were queued than one wake-up reads (kInotifyReadsPerWake).
   bool events_pending_ = false;
   uint64_t epoch_ = 0;  // Bumped whenever changes are reported.
   std::unique_ptr<char[]> inotify_buf_;
