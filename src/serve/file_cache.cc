@@ -171,6 +171,7 @@ void FileCache::OnInotifyPoll(int res) {
   // with the right bytes was then cut. Reading cannot block: the
   // descriptor is non-blocking and inotify's queue is memory.
   bool drained = false;
+  bool applied = false;
   for (int reads = 0; reads < kInotifyReadsPerWake; ++reads) {
     const ssize_t n = read(inotify_fd_, inotify_buf_.get(), kInotifyBufferBytes);
     if (n < 0 && errno == EINTR) continue;
@@ -186,10 +187,16 @@ void FileCache::OnInotifyPoll(int res) {
       drained = true;
       break;
     }
-    ApplyEvents(static_cast<size_t>(n));
+    applied |= ApplyEvents(static_cast<size_t>(n));
   }
   // A load that began before these were applied may have read the old file.
-  ++epoch_;
+  // Only events of watches still bound count: the IN_IGNORED of a watch
+  // this cache removed itself (its last entry went) says nothing of any
+  // file. Counting it kept a lone entry from ever being cached again once
+  // it expired: its removal dropped the root's watch, the IN_IGNORED came
+  // while the next load ran and voided it, that entry's end dropped the
+  // watch again (404s under load: 36,555 inotify_add_watch calls in 5 s).
+  if (applied) ++epoch_;
   if (drained) {
     if (events_pending_) {
       events_pending_ = false;
@@ -219,7 +226,8 @@ void FileCache::DropEverything() {
   root_->OnEventsLost();
 }
 
-void FileCache::ApplyEvents(size_t bytes) {
+bool FileCache::ApplyEvents(size_t bytes) {
+  bool applied = false;
   size_t off = 0;
   while (off + sizeof(inotify_event) <= bytes) {
     const auto* ev = reinterpret_cast<const inotify_event*>(inotify_buf_.get() + off);
@@ -227,16 +235,19 @@ void FileCache::ApplyEvents(size_t bytes) {
     if (ev->mask & IN_Q_OVERFLOW) {
       metrics_->file_cache_events_lost_total.Add();
       DropEverything();
+      applied = true;
       continue;
     }
     // The kernel pads the name with NULs.
     const std::string_view name = ev->len > 0 ? std::string_view(ev->name) : std::string_view();
-    ApplyEvent(ev->wd, ev->mask, name);
+    applied |= ApplyEvent(ev->wd, ev->mask, name);
   }
+  return applied;
 }
 
-void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
-  for (const std::string& dir : watches_.KeysOf(wd)) {
+bool FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
+  const std::vector<std::string> keys = watches_.KeysOf(wd);
+  for (const std::string& dir : keys) {
     if (!dir.empty() && dir[0] == kRootKeyPrefix) {
       root_->OnWatchEvent(dir.substr(1), name, mask);
       continue;
@@ -274,6 +285,7 @@ void FileCache::ApplyEvent(int wd, uint32_t mask, std::string_view name) {
     watches_.Forget(dir, /*strictly_below=*/true);
   }
   if (mask & IN_IGNORED) watches_.OnWatchGone(wd);
+  return !keys.empty();
 }
 
 void FileCache::Invalidate(std::string_view key, bool below, bool bytes_changed) {

@@ -6,17 +6,19 @@
 // place, a rename over it, a rename of a directory or a swap of a symlink on
 // its path, the ConfigMap `..data` swap), the next request that starts gets
 // the new content. How:
-// - every directory on an entry's path is watched (inotify, read through the
-//   ring) BEFORE its load is issued, through the root's current descriptor
+// - every directory on an entry's path is watched (inotify, polled through
+//   the ring) BEFORE its load is issued, through the root's current descriptor
 //   (/proc/self/fd/N/dir), following symlinks, so edits inside a symlinked
 //   directory are seen; an event for name N in directory D drops D/N and,
 //   unless it only touched N's bytes, everything below D/N;
 // - the poll on the inotify descriptor completes before the request's own
-//   receive (its wake-up is ordered with the sockets'), and the cache is
-//   bypassed until the events are read and applied;
-// - a load that raced an event is never published (the epoch moves when
-//   events are reported and again when they are applied, and the entry's
-//   own `stale` flag is set by them);
+//   receive (its wake-up is ordered with the sockets'), and its handler
+//   reads and applies the events right away, so an event queued before a
+//   request was sent never reaches a load that request began (a flood read
+//   over several wake-ups bypasses the cache until the last is applied);
+// - a load that raced an event is never published (the epoch moves
+//   whenever events are applied, and the entry's own `stale` flag is set
+//   by them);
 // - inotify overflow drops every entry and every watch (re-added lazily),
 //   and makes the document root check itself;
 // - a new document root (DocumentRoot) empties the cache.
@@ -140,7 +142,7 @@ class FileCache final : public CompletionHandler {
   FileCache(const FileCache&) = delete;
   FileCache& operator=(const FileCache&) = delete;
 
-  // Starts watching (the inotify READ goes through the worker's ring). The
+  // Starts watching (the inotify POLL_ADD goes through the worker's ring). The
   // inotify descriptor exists even with the cache off: the document root
   // watches its path through it.
   void Start();
@@ -204,7 +206,9 @@ class FileCache final : public CompletionHandler {
   void WatchPathOf(FileInfo* info);
   void UnwatchPathOf(FileInfo* info);
   int AddWatch(const std::string& key);
-  void ApplyEvent(int wd, uint32_t mask, std::string_view name);
+  // False when `wd` is no watch of ours any more (the IN_IGNORED of a
+  // watch we removed): the event concerns nothing cached or loading.
+  bool ApplyEvent(int wd, uint32_t mask, std::string_view name);
   // Marks live entries for `key` (and, with `below`, under it) stale, and
   // changed too when `bytes_changed`, and drops them from the cache.
   void Invalidate(std::string_view key, bool below, bool bytes_changed);
@@ -213,8 +217,9 @@ class FileCache final : public CompletionHandler {
   // reads the events and applies them at once.
   void SubmitInotifyPoll();
   void OnInotifyPoll(int res);
-  // The events read into inotify_buf_.
-  void ApplyEvents(size_t bytes);
+  // The events read into inotify_buf_; false when none concerned a watch
+  // still bound.
+  bool ApplyEvents(size_t bytes);
 
   Loop* const loop_;
   WorkerMetrics* const metrics_;
