@@ -26,7 +26,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "support"))
-from sluice_harness import Runner, Server, Skip, fetch, log, make_root  # noqa: E402
+from sluice_harness import Server, Skip, fetch, log, main_one_check, make_root  # noqa: E402
 
 SECONDS = 4
 CONNECTIONS = 100
@@ -88,15 +88,5 @@ def check(binary, runner):
         raise AssertionError("; ".join(problems))
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    binary = os.path.abspath(sys.argv[1])
-    runner = Runner()
-    runner.run("cache_expiry_under_load", lambda: check(binary, runner), limit=60)
-    return runner.finish()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_one_check(__doc__, "cache_expiry_under_load", check))

@@ -28,7 +28,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "support"))
-from sluice_harness import Runner, Server, Skip, fetch, log, make_root  # noqa: E402
+from sluice_harness import Server, Skip, fetch, log, main_one_check, make_root  # noqa: E402
 
 SWAP_SECONDS = 10.0
 SWAP_INTERVAL = 0.1
@@ -313,15 +313,5 @@ def check_reload_under_load(binary, runner):
         raise AssertionError("; ".join(problems) + "\nwrk output:\n" + out)
 
 
-def main():
-    if len(sys.argv) != 2:
-        print(__doc__)
-        return 2
-    binary = os.path.abspath(sys.argv[1])
-    runner = Runner()
-    runner.run("reload_under_load", lambda: check_reload_under_load(binary, runner), limit=60)
-    return runner.finish()
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main_one_check(__doc__, "reload_under_load", check_reload_under_load))

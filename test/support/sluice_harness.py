@@ -293,3 +293,15 @@ def make_root(files):
 
 def log(msg):
     print("     " + msg, file=sys.stdout, flush=True)
+
+
+def main_one_check(doc, name, check, limit=60):
+    """The main() of a script that runs one check against the sluice binary
+    named by its only argument: check(binary, runner). Returns the exit code."""
+    if len(sys.argv) != 2:
+        print(doc)
+        return 2
+    binary = os.path.abspath(sys.argv[1])
+    runner = Runner()
+    runner.run(name, lambda: check(binary, runner), limit=limit)
+    return runner.finish()
