@@ -606,15 +606,21 @@ def run_wrk(url, connections, duration, script="report.lua", script_args=(), hea
     if script_args:
         cmd += ["--"] + list(script_args)
     env = dict(os.environ, LUA_PATH=os.path.join(WRK_DIR, "?.lua") + ";;")
+    t0 = os.times()
     r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                        env=env, timeout=duration + 60)
+    t1 = os.times()
     if log_path:
         with open(log_path, "a") as f:
             f.write("$ " + " ".join(cmd) + "\n" + r.stdout + "\n")
     m = re.search(r"^SLUICE_PERF_JSON (\{.*\})$", r.stdout, re.M)
     if r.returncode != 0 or not m:
         raise Failure(f"wrk failed (exit {r.returncode}):\n{r.stdout[-2000:]}")
-    return json.loads(m.group(1))
+    result = json.loads(m.group(1))
+    # wrk's own CPU seconds (user + system): the child reaped in between.
+    result["client_cpu_s"] = (t1.children_user + t1.children_system -
+                       t0.children_user - t0.children_system)
+    return result
 
 
 # -------------------------------------------------------------- CPU cap --

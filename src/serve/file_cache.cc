@@ -182,7 +182,6 @@ void FileCache::OnInotifyPoll(int res) {
     if (n <= 0) {
       // Nothing can say what was missed.
       LogWarning(absl::StrCat("inotify read: ", n < 0 ? strerror(errno) : "end of file"));
-      metrics_->file_cache_events_lost_total.Add();
       DropEverything();
       drained = true;
       break;
@@ -218,7 +217,9 @@ void FileCache::StopWatching() {
 }
 
 void FileCache::DropEverything() {
-  // Nothing can vouch for any entry or watch: start again, lazily.
+  // Events were lost (an overflow, a failed read). Nothing can vouch for
+  // any entry or watch: start again, lazily.
+  metrics_->file_cache_events_lost_total.Add();
   Clear();
   watches_.Reset();
   ++epoch_;
@@ -233,7 +234,6 @@ bool FileCache::ApplyEvents(size_t bytes) {
     const auto* ev = reinterpret_cast<const inotify_event*>(inotify_buf_.get() + off);
     off += sizeof(inotify_event) + ev->len;
     if (ev->mask & IN_Q_OVERFLOW) {
-      metrics_->file_cache_events_lost_total.Add();
       DropEverything();
       applied = true;
       continue;

@@ -212,6 +212,7 @@ class FileCache final : public CompletionHandler {
   // Marks live entries for `key` (and, with `below`, under it) stale, and
   // changed too when `bytes_changed`, and drops them from the cache.
   void Invalidate(std::string_view key, bool below, bool bytes_changed);
+  // Events were lost: counted, and every entry and watch dropped.
   void DropEverything();
   // POLLIN on the inotify descriptor: something changed. Its completion
   // reads the events and applies them at once.
